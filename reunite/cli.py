@@ -1,0 +1,254 @@
+"""Command-line interface: a thin layer that finds the workspace, calls one library function and maps
+domain errors to exit codes (1 failure, 2 unreadable input, 3 rows rejected, 4 no workspace, 5 locked,
+6 not found). Progress and summaries go to the terminal here, never from library code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reunite import __version__
+from reunite.errors import EXIT_REJECTS, ReuniteError
+from reunite.workspace import Workspace, find_workspace, init_workspace
+
+app = typer.Typer(
+    name="reunite",
+    help="Rank missing-person records for rescue-station residents (and the reverse) by face, "
+    "dialect-aware name, place and demographics. Every answer is a ranked, explained shortlist for a person "
+    "to verify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+@dataclass
+class Ctx:
+    home: Path | None
+    quiet: bool
+    by: str | None
+    console: Console
+    err: Console
+
+    def workspace(self) -> Workspace:
+        return find_workspace(self.home)
+
+    def say(self, *args: Any) -> None:
+        if not self.quiet:
+            self.console.print(*args)
+
+
+HOME_HELP = "Workspace directory (default: $REUNITE_HOME, else the current directory or the nearest parent with one)."
+Home = Annotated[Path | None, typer.Option("--home", help=HOME_HELP)]
+
+
+def run(ctx: typer.Context, fn: Callable[[Ctx], T], home: Path | None = None) -> T:
+    """Call fn, turning domain errors into a one-line message and their exit code.
+
+    `--home` may be given before the command or after it; the later one wins."""
+    c: Ctx = ctx.obj
+    if home is not None:
+        c.home = home
+    try:
+        return fn(c)
+    except ReuniteError as exc:
+        c.err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        c.err.print("interrupted; nothing half-written was kept")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def progress_bar(c: Ctx, label: str):
+    """A rich progress bar that --quiet (or a non-terminal stderr) silences; yields an update callback."""
+    if c.quiet:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=c.err, transient=True
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            if done % 200 == 0 or done == total:
+                bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reunite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    home: Home = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who is acting, for the audit trail (default: the OS user).")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = Ctx(home=home, quiet=quiet, by=by, console=Console(), err=Console(stderr=True))
+
+
+@app.command()
+def init(ctx: typer.Context, home: Home = None) -> None:
+    """Create a workspace (database, photos/, indexes/, exports/), private to this user."""
+
+    def go(c: Ctx) -> None:
+        ws, created = init_workspace(c.home)
+        c.say(f"{'created' if created else 'already initialised'}: reunite workspace at {ws.root}")
+
+    run(ctx, go, home)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    home: Home = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Counts of residents, missing records, photos (encoded / pending / failed), index and last job."""
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            st = store.status()
+        if as_json:
+            typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
+            return
+        _print_status(c.console, st)
+
+    run(ctx, go, home)
+
+
+def _print_status(console: Console, st: dict) -> None:
+    console.print(f"workspace  {st['workspace']}  (schema v{st['schema_version']})")
+    t = Table(show_header=True, header_style="bold")
+    t.add_column("what")
+    t.add_column("counts")
+
+    def fmt(d: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
+
+    t.add_row("residents", fmt(st["residents"]))
+    t.add_row("missing / registry", fmt(st["missing"]))
+    t.add_row("photos", fmt(st["photos"]))
+    t.add_row("index version", str(st["index_version"] or "none built"))
+    t.add_row("last job", str(st["last_job"] or "none"))
+    last = st["last_ingest"]
+    t.add_row(
+        "last ingest",
+        "none"
+        if not last
+        else f"{last['kind']} {Path(last['file']).name} at {last['finished_at']}: new {last['n_new']}, "
+        f"updated {last['n_updated']}, unchanged {last['n_unchanged']}, rejected {last['n_rejected']}",
+    )
+    console.print(t)
+    for p in st["photo_problems"]:
+        console.print(f"  photo {p['id']} {p['original_path']}: {p['status']} {p['error'] or ''}")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="residents | missing | registry")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK), XLSX or JSONL, Chinese or English headers.")],
+    photos: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder the photo paths are relative to (default: the file's folder). Paths escaping it are refused."
+        ),
+    ] = None,
+    source: Annotated[
+        str, typer.Option(help="Where the records come from; records are keyed by (source, id).")
+    ] = "local",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and report; store nothing.")] = False,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where to write rejected rows (default: exports/rejects/ in the workspace).")
+    ] = None,
+    home: Home = None,
+) -> None:
+    """Ingest records; bad rows go to a rejects CSV (exit 3), an unreadable file stores nothing (exit 2)."""
+    from reunite.ingest import KINDS, ingest_file
+    from reunite.store import Store
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="KIND")
+
+    def go(c: Ctx) -> int:
+        with Store.open(c.workspace()) as store, progress_bar(c, f"ingest {file.name}") as update:
+            result = ingest_file(
+                store,
+                kind,
+                file,
+                photos=photos,
+                source=source,
+                dry_run=dry_run,
+                rejects_path=rejects,
+                actor=c.by,
+                on_progress=update,
+            )
+        s = result.summary()
+        c.say(
+            f"{'[dry run] ' if dry_run else ''}{kind} from {file} ({s['encoding'] or 'xlsx'}): {s['rows']} rows: "
+            f"new {s['new']}, updated {s['updated']}, unchanged {s['unchanged']}, rejected {s['rejected_rows']}; "
+            f"photos {s['photos']}, photo problems {s['photo_problems']}"
+        )
+        if result.unknown_columns:
+            c.say(f"unknown columns kept in extras: {', '.join(result.unknown_columns)}")
+        if result.rejects:
+            c.err.print(f"{len(result.rejects)} problem(s) written to {result.rejects_path}", highlight=False)
+            for r in result.rejects[:5]:
+                c.err.print(f"  row {r.row} [{r.field}] {r.reason} ({r.outcome})", highlight=False)
+        return EXIT_REJECTS if result.rejects else 0
+
+    code = run(ctx, go, home)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    faces: Annotated[
+        Path | None, typer.Option(help="A faces folder (identity/photo layout) to give the sample records photos.")
+    ] = None,
+    home: Home = None,
+) -> None:
+    """Run the pipeline on the committed samples in a fresh workspace and say what it did."""
+    from reunite.demo import run_demo
+
+    def go(c: Ctx) -> None:
+        report = run_demo(home=c.home, faces=faces)
+        for line in report.lines:
+            c.say(line)
+
+    run(ctx, go, home)
+
+
+def entry() -> None:  # pragma: no cover - console script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

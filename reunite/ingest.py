@@ -1,0 +1,349 @@
+"""Ingest residents, missing-person records and registry entries from CSV/XLSX/JSONL.
+
+One transaction per file: a crash leaves the store as it was. Every input row is either stored or
+reported in the rejects file (file, row, field, reason); photo problems are reported per photo.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from reunite import columns, parsers
+from reunite.errors import InputFileError
+from reunite.idcard import parse_id_number
+from reunite.parsers import ParseError, clean_text
+from reunite.photos import PhotoPathError, resolve_inside, sha256_file, split_year, store_photo
+from reunite.readers import read_table
+from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident
+from reunite.safecsv import write_csv
+from reunite.store import Store, now_iso
+
+KINDS = ("residents", "missing", "registry")
+SENSITIVE_FIELDS = frozenset({"id_number", "contact_phone", "contact_name"})
+REJECT_HEADER = ("file", "row", "field", "value", "reason", "outcome")
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class Reject:
+    row: int
+    field: str
+    value: str
+    reason: str
+    outcome: str = "row rejected"
+
+
+@dataclass
+class IngestResult:
+    kind: str
+    source: str
+    file: str
+    encoding: str | None
+    n_rows: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected_rows: int = 0
+    photos: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    unknown_columns: list[str] = field(default_factory=list)
+    rejects_path: str | None = None
+    dry_run: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejects
+
+    def summary(self) -> dict:
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "file": self.file,
+            "encoding": self.encoding,
+            "rows": self.n_rows,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected_rows": self.rejected_rows,
+            "photo_problems": sum(r.outcome != "row rejected" for r in self.rejects),
+            "photos": self.photos,
+            "unknown_columns": self.unknown_columns,
+            "rejects_path": self.rejects_path,
+            "dry_run": self.dry_run,
+        }
+
+
+class _RowErrors(Exception):
+    def __init__(self, rejects: list[Reject]) -> None:
+        super().__init__(rejects)
+        self.rejects = rejects
+
+
+class _RowBuilder:
+    """Turns one row's cells into a record, collecting every field error rather than stopping at the first."""
+
+    def __init__(self, rownum: int, cells: dict[str, tuple[str, object]]) -> None:
+        self.rownum = rownum
+        self.cells = cells  # field -> (header as written, raw value)
+        self.errors: list[Reject] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self.cells.get(name, (None, None))[1]
+        text = clean_text(value)
+        return None if parsers.is_unknown(text) else text
+
+    def parse(self, name: str, fn: Callable[[object], object]) -> object:
+        header, value = self.cells.get(name, (name, None))
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        try:
+            return fn(value)
+        except ParseError as exc:
+            shown = _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
+            self.errors.append(Reject(self.rownum, header, shown, str(exc)))
+            return None
+
+    def fail(self, name: str, reason: str) -> None:
+        header, value = self.cells.get(name, (name, None))
+        self.errors.append(Reject(self.rownum, header, clean_text(value), reason))
+
+    def names(self, name: str, name_type: str) -> list[NameEntry]:
+        out = []
+        for part in parsers.split_multi(self.cells.get(name, (None, None))[1]):
+            norm = parsers.normalize_name(part)
+            if norm:
+                out.append(NameEntry(norm, part, name_type))
+        return out
+
+    def not_future(self, name: str, iso: str | None) -> str | None:
+        if iso and iso > date.today().isoformat():
+            self.fail(name, f"date {iso} is in the future")
+            return None
+        return iso
+
+
+def _mask(text: str) -> str:
+    text = clean_text(text)
+    return "*" * max(len(text) - 4, 0) + text[-4:]
+
+
+def _build_resident(b: _RowBuilder, source: str) -> Resident:
+    age = b.parse("age", parsers.parse_age)
+    rec = Resident(
+        source=source,
+        external_id=b.raw("external_id") or "",
+        gender=b.parse("gender", parsers.parse_gender),
+        gender_raw=b.raw("gender"),
+        age_min=age[0] if age else None,
+        age_max=age[1] if age else None,
+        age_raw=b.raw("age"),
+        height_cm=b.parse("height", parsers.parse_height),
+        height_raw=b.raw("height"),
+        accent=b.raw("accent"),
+        place_clues=b.raw("place_clues"),
+        found_place=b.raw("found_place"),
+        found_date=b.not_future("found_date", b.parse("found_date", parsers.parse_date)),
+        found_date_raw=b.raw("found_date"),
+        features=b.raw("features"),
+        notes=b.raw("notes"),
+        status=b.parse("status", lambda v: parsers.parse_choice(v, parsers.RESIDENT_STATUS_TABLE, "in_care", "status"))
+        or "in_care",
+        names=_dedupe(b.names("names", "heard")),
+    )
+    return rec
+
+
+def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
+    idinfo = b.parse("id_number", parse_id_number)
+    birth = b.parse("birth_date", parsers.parse_date)
+    gender = b.parse("gender", parsers.parse_gender)
+    if kind == "registry":
+        kind = (
+            b.parse("kind", lambda v: parsers.parse_choice(v, parsers.REGISTRY_KIND_TABLE, "at_risk", "registry kind"))
+            or "at_risk"
+        )
+    else:
+        kind = "missing"
+    missing_date = b.not_future("missing_date", b.parse("missing_date", parsers.parse_date))
+    if birth is None and idinfo is not None:
+        birth = idinfo.birth_date
+    if missing_date and birth and missing_date[: len(birth)] < birth[: len(missing_date)]:
+        b.fail("missing_date", f"missing date {missing_date} is before the birth date {birth}")
+    rec = MissingPerson(
+        source=source,
+        external_id=b.raw("external_id") or "",
+        kind=kind,
+        gender=gender if gender is not None else (idinfo.gender if idinfo else None),
+        gender_raw=b.raw("gender"),
+        birth_date=birth,
+        birth_date_raw=b.raw("birth_date"),
+        birth_year=int(birth[:4]) if birth else None,
+        id_number=idinfo.number if idinfo else None,
+        id_region=idinfo.region if idinfo else None,
+        height_cm=b.parse("height", parsers.parse_height),
+        height_raw=b.raw("height"),
+        hometown=b.raw("hometown"),
+        dialect=b.raw("dialect"),
+        missing_date=missing_date,
+        missing_date_raw=b.raw("missing_date"),
+        missing_place=b.raw("missing_place"),
+        features=b.raw("features"),
+        contact_name=b.raw("contact_name"),
+        contact_phone=b.parse("contact_phone", parsers.parse_phone),
+        notes=b.raw("notes"),
+        status=b.parse("status", lambda v: parsers.parse_choice(v, parsers.MISSING_STATUS_TABLE, "open", "status"))
+        or "open",
+        names=_dedupe(
+            b.names("names", "name")
+            + b.names("former", "former")
+            + b.names("nickname", "nickname")
+            + b.names("alias", "alias")
+        ),
+    )
+    return rec
+
+
+def _dedupe(names: list[NameEntry]) -> list[NameEntry]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for n in names:
+        if (n.name, n.name_type) not in seen:
+            seen.add((n.name, n.name_type))
+            out.append(n)
+    return out
+
+
+def _photos(b: _RowBuilder, base: Path, photos_dir: Path | None) -> list[PhotoRef]:
+    header, value = b.cells.get("photos", ("photos", None))
+    refs: list[PhotoRef] = []
+    for part in parsers.split_multi(value, parsers.PHOTO_SEPARATORS):
+        path_text, year = split_year(part)
+        try:
+            full = resolve_inside(base, path_text)
+        except PhotoPathError as exc:
+            b.errors.append(Reject(b.rownum, header, part, str(exc), "photo skipped, row stored"))
+            continue
+        ref = store_photo(full, photos_dir, path_text, year)
+        if all(r.sha256 != ref.sha256 for r in refs):
+            refs.append(ref)
+    return refs
+
+
+def ingest_file(
+    store: Store,
+    kind: str,
+    path: Path,
+    *,
+    photos: Path | None = None,
+    source: str = "local",
+    dry_run: bool = False,
+    rejects_path: Path | None = None,
+    actor: str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> IngestResult:
+    """Read, parse and upsert one file; see the module docstring for the guarantees."""
+    if kind not in KINDS:
+        raise InputFileError(f"unknown record kind {kind!r} (one of {', '.join(KINDS)})")
+    path = Path(path)
+    table = read_table(path)
+    table_map = columns.RESIDENT if kind == "residents" else columns.MISSING
+    mapping, unknown = columns.map_headers(table.headers, table_map)
+    if kind != "registry" and "kind" in mapping.values():
+        unknown.extend(table.headers[i] for i, f in mapping.items() if f == "kind")
+        mapping = {i: f for i, f in mapping.items() if f != "kind"}
+    if "external_id" not in mapping.values():
+        accepted = " / ".join(table_map["external_id"])
+        raise InputFileError(f"{path}: no id column; the header needs one of: {accepted}")
+    unknown = [u for u in unknown if u != "__error__"]
+    result = IngestResult(
+        kind, source, str(path), table.encoding, n_rows=len(table.rows), unknown_columns=unknown, dry_run=dry_run
+    )
+    photo_base = Path(photos) if photos is not None else path.parent
+    photos_dir = None if dry_run or store.workspace is None else store.workspace.photos
+    started = now_iso()
+    first_seen: dict[str, int] = {}
+
+    file_sha = sha256_file(path)
+    try:
+        with store.transaction():
+            for done, (rownum, values) in enumerate(table.rows, start=1):
+                cells: dict[str, tuple[str, object]] = {}
+                extras: dict[str, str] = {}
+                row_error = None
+                for i, header in enumerate(table.headers):
+                    value = values[i] if i < len(values) else None
+                    if header == "__error__":
+                        row_error = value
+                    elif i in mapping:
+                        cells[mapping[i]] = (header, value)
+                    elif value is not None and str(value).strip():
+                        extras[header] = clean_text(value)
+                if len(values) > len(table.headers) and any(str(v).strip() for v in values[len(table.headers) :]):
+                    extras["_overflow"] = " | ".join(clean_text(v) for v in values[len(table.headers) :])
+                b = _RowBuilder(rownum, cells)
+                if row_error:
+                    b.errors.append(Reject(rownum, "(line)", "", str(row_error)))
+                rec = _build_resident(b, source) if kind == "residents" else _build_missing(b, source, kind)
+                if not rec.external_id:
+                    b.fail("external_id", "id is empty")
+                elif rec.external_id in first_seen:
+                    b.fail("external_id", f"duplicate id in this file (first at row {first_seen[rec.external_id]})")
+                row_rejected = any(e.outcome == "row rejected" for e in b.errors)
+                if not row_rejected:
+                    first_seen[rec.external_id] = rownum
+                    rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
+                    rec.photos = _photos(b, photo_base, photos_dir)
+                    outcome, _ = store.upsert(rec)
+                    setattr(result, outcome, getattr(result, outcome) + 1)
+                    result.photos += len(rec.photos)
+                else:
+                    result.rejected_rows += 1
+                result.rejects.extend(b.errors)
+                if on_progress is not None:
+                    on_progress(done, len(table.rows))
+            if result.rejects and not dry_run:
+                result.rejects_path = str(_write_rejects(store, path, kind, result.rejects, rejects_path))
+            if dry_run:
+                raise _DryRun
+            store.log_ingest(
+                kind=kind,
+                source=source,
+                file=str(path.resolve()),
+                file_sha256=file_sha,
+                started_at=started,
+                finished_at=now_iso(),
+                n_rows=result.n_rows,
+                n_new=result.new,
+                n_updated=result.updated,
+                n_unchanged=result.unchanged,
+                n_rejected=result.rejected_rows,
+                n_photos=result.photos,
+                rejects_path=result.rejects_path,
+            )
+            store.audit(
+                "ingest",
+                subject=f"{kind}:{path.name}",
+                actor=actor,
+                detail={**result.summary(), "file_sha256": file_sha},
+            )
+    except _DryRun:
+        if result.rejects:
+            result.rejects_path = str(_write_rejects(store, path, kind, result.rejects, rejects_path))
+    return result
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+
+def _write_rejects(store: Store, path: Path, kind: str, rejects: list[Reject], target: Path | None) -> Path:
+    if target is None:
+        base = store.workspace.exports / "rejects" if store.workspace else path.parent
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        target = base / f"{stamp}-{kind}-{path.stem}.rejects.csv"
+    write_csv(Path(target), REJECT_HEADER, ((str(path), r.row, r.field, r.value, r.reason, r.outcome) for r in rejects))
+    return Path(target)

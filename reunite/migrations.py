@@ -1,0 +1,137 @@
+"""Forward-only schema migrations. Each entry upgrades the schema by one version (PRAGMA user_version).
+
+Never edit a released migration: append a new one. The store refuses a database newer than this list.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: records, names, photos, ingests, append-only audit.
+    """
+    CREATE TABLE residents (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        gender TEXT CHECK (gender IN ('M', 'F')),
+        gender_raw TEXT,
+        age_min INTEGER,
+        age_max INTEGER,
+        age_raw TEXT,
+        height_cm REAL,
+        height_raw TEXT,
+        accent TEXT,
+        place_clues TEXT,
+        found_place TEXT,
+        found_date TEXT,
+        found_date_raw TEXT,
+        features TEXT,
+        notes TEXT,
+        status TEXT NOT NULL DEFAULT 'in_care'
+            CHECK (status IN ('in_care', 'returned', 'transferred', 'deceased')),
+        extras TEXT,
+        row_hash TEXT NOT NULL,
+        needs_index INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+
+    CREATE TABLE missing_persons (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        kind TEXT NOT NULL DEFAULT 'missing' CHECK (kind IN ('missing', 'returned', 'at_risk')),
+        gender TEXT CHECK (gender IN ('M', 'F')),
+        gender_raw TEXT,
+        birth_date TEXT,
+        birth_date_raw TEXT,
+        birth_year INTEGER,
+        id_number TEXT,
+        id_region TEXT,
+        height_cm REAL,
+        height_raw TEXT,
+        hometown TEXT,
+        dialect TEXT,
+        missing_date TEXT,
+        missing_date_raw TEXT,
+        missing_place TEXT,
+        features TEXT,
+        contact_name TEXT,
+        contact_phone TEXT,
+        notes TEXT,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'found', 'closed')),
+        from_resident_id INTEGER REFERENCES residents(id) ON DELETE SET NULL,
+        extras TEXT,
+        row_hash TEXT NOT NULL,
+        needs_index INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+    CREATE INDEX missing_kind_status ON missing_persons (kind, status);
+
+    CREATE TABLE names (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER REFERENCES missing_persons(id) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        name_type TEXT NOT NULL CHECK (name_type IN ('heard', 'name', 'former', 'nickname', 'alias')),
+        CHECK ((resident_id IS NULL) <> (missing_id IS NULL))
+    );
+    CREATE INDEX names_resident ON names (resident_id);
+    CREATE INDEX names_missing ON names (missing_id);
+    CREATE INDEX names_name ON names (name);
+
+    CREATE TABLE photos (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER REFERENCES missing_persons(id) ON DELETE CASCADE,
+        sha256 TEXT NOT NULL,
+        stored_path TEXT NOT NULL,
+        original_path TEXT NOT NULL,
+        taken_year INTEGER,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'encoded', 'no_face', 'failed')),
+        error TEXT,
+        created_at TEXT NOT NULL,
+        CHECK ((resident_id IS NULL) <> (missing_id IS NULL)),
+        UNIQUE (resident_id, sha256),
+        UNIQUE (missing_id, sha256)
+    );
+    CREATE INDEX photos_sha ON photos (sha256);
+    CREATE INDEX photos_status ON photos (status);
+
+    CREATE TABLE ingests (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        source TEXT NOT NULL,
+        file TEXT NOT NULL,
+        file_sha256 TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT NOT NULL,
+        n_rows INTEGER NOT NULL,
+        n_new INTEGER NOT NULL,
+        n_updated INTEGER NOT NULL,
+        n_unchanged INTEGER NOT NULL,
+        n_rejected INTEGER NOT NULL,
+        n_photos INTEGER NOT NULL,
+        rejects_path TEXT
+    );
+
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT,
+        detail TEXT
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,327 @@
+"""The record store: one SQLite database per workspace (WAL, foreign keys on, versioned schema).
+
+All SQL values go through bind parameters; column names come only from the record dataclasses.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reunite.errors import NotFoundError, WorkspaceError
+from reunite.migrations import MIGRATIONS, SCHEMA_VERSION
+from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident, column_fields
+from reunite.workspace import Workspace
+
+RESIDENT_COLUMNS = column_fields(Resident)
+MISSING_COLUMNS = column_fields(MissingPerson)
+
+# Table and owner column per record type: the only identifiers ever formatted into SQL.
+_TABLES: dict[type, tuple[str, str, list[str]]] = {
+    Resident: ("residents", "resident_id", RESIDENT_COLUMNS),
+    MissingPerson: ("missing_persons", "missing_id", MISSING_COLUMNS),
+}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return "unknown"
+
+
+def record_hash(rec: Resident | MissingPerson) -> str:
+    """Content hash of a parsed record: equal hash means re-ingesting the row changes nothing."""
+    data = asdict(rec)
+    data.pop("from_resident_id", None)
+    data["photos"] = sorted((p["sha256"], p["taken_year"] or 0) for p in data["photos"])
+    blob = json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """A connection to a workspace database. Use as a context manager; `transaction()` groups writes."""
+
+    def __init__(self, conn: sqlite3.Connection, workspace: Workspace | None) -> None:
+        self.conn = conn
+        self.workspace = workspace
+
+    # -- opening --------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, workspace: Workspace, migrate: bool = True) -> Store:
+        conn = _connect(str(workspace.db_path))
+        store = cls(conn, workspace)
+        if migrate:
+            store.migrate()
+        return store
+
+    @classmethod
+    def memory(cls) -> Store:
+        """An in-memory store with the full schema, for tests and dry runs."""
+        store = cls(_connect(":memory:"), None)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def migrate(self) -> int:
+        """Apply pending forward migrations; refuse a database written by a newer reunite."""
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"database schema version {version} is newer than this reunite understands "
+                f"({SCHEMA_VERSION}); upgrade reunite"
+            )
+        for v in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in _split_sql(MIGRATIONS[v]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {v + 1}")  # int from code, not user input
+        return SCHEMA_VERSION
+
+    @property
+    def schema_version(self) -> int:
+        return self.conn.execute("PRAGMA user_version").fetchone()[0]
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
+        if self.conn.in_transaction:
+            yield self.conn
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- records --------------------------------------------------------------------------------------
+    def upsert(self, rec: Resident | MissingPerson) -> tuple[str, int]:
+        """Insert or update a record keyed by (source, external_id); returns (new|updated|unchanged, id)."""
+        table, owner_col, columns = _TABLES[type(rec)]
+        digest = record_hash(rec)
+        row = self.conn.execute(
+            f"SELECT id, row_hash FROM {table} WHERE source = ? AND external_id = ?",
+            (rec.source, rec.external_id),
+        ).fetchone()
+        values = [getattr(rec, c) for c in columns]
+        stamp = now_iso()
+        if row is None:
+            cols = [*columns, "row_hash", "needs_index", "created_at", "updated_at"]
+            marks = ", ".join("?" for _ in cols)
+            cur = self.conn.execute(
+                f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})",
+                [*values, digest, 1, stamp, stamp],
+            )
+            rec_id = int(cur.lastrowid)
+            outcome = "new"
+        elif row["row_hash"] == digest:
+            return "unchanged", int(row["id"])
+        else:
+            rec_id = int(row["id"])
+            updatable = [c for c in columns if c != "from_resident_id"]
+            sets = ", ".join(f"{c} = ?" for c in updatable)
+            self.conn.execute(
+                f"UPDATE {table} SET {sets}, row_hash = ?, needs_index = 1, updated_at = ? WHERE id = ?",
+                [getattr(rec, c) for c in updatable] + [digest, stamp, rec_id],
+            )
+            self.conn.execute(f"DELETE FROM names WHERE {owner_col} = ?", (rec_id,))
+            outcome = "updated"
+        self._write_names(owner_col, rec_id, rec.names)
+        self._sync_photos(owner_col, rec_id, rec.photos)
+        if isinstance(rec, Resident) and rec.status == "returned":
+            self.ensure_returned_entry(rec_id)
+        return outcome, rec_id
+
+    def _write_names(self, owner_col: str, rec_id: int, names: list[NameEntry]) -> None:
+        self.conn.executemany(
+            f"INSERT INTO names ({owner_col}, name, raw, name_type) VALUES (?, ?, ?, ?)",
+            [(rec_id, n.name, n.raw, n.name_type) for n in names],
+        )
+
+    def _sync_photos(self, owner_col: str, rec_id: int, photos: list[PhotoRef]) -> None:
+        existing = {
+            r["sha256"]: r["id"]
+            for r in self.conn.execute(f"SELECT id, sha256 FROM photos WHERE {owner_col} = ?", (rec_id,))
+        }
+        wanted = {p.sha256: p for p in photos}
+        gone = [existing[s] for s in existing if s not in wanted]
+        self.conn.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in gone])
+        stamp = now_iso()
+        for sha, p in wanted.items():
+            if sha in existing:
+                self.conn.execute("UPDATE photos SET taken_year = ? WHERE id = ?", (p.taken_year, existing[sha]))
+            else:
+                self.conn.execute(
+                    f"INSERT INTO photos ({owner_col}, sha256, stored_path, original_path, taken_year,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (rec_id, sha, p.stored_path, p.original_path, p.taken_year, stamp),
+                )
+
+    def set_resident_status(self, resident_id: int, status: str) -> None:
+        """Change a resident's status; a returned resident becomes a returned-person registry entry."""
+        cur = self.conn.execute(
+            "UPDATE residents SET status = ?, updated_at = ?, needs_index = 1 WHERE id = ?",
+            (status, now_iso(), resident_id),
+        )
+        if cur.rowcount == 0:
+            raise NotFoundError(f"no resident with internal id {resident_id}")
+        if status == "returned":
+            self.ensure_returned_entry(resident_id)
+
+    def ensure_returned_entry(self, resident_id: int) -> int:
+        """Create (or refresh) the 返乡人员台账 entry for a returned resident, so a person who wanders
+        again is recognised at once. Its names, photos and description are copied from the resident."""
+        r = self.conn.execute("SELECT * FROM residents WHERE id = ?", (resident_id,)).fetchone()
+        birth_year = None
+        if r["found_date"] and r["age_min"] is not None and r["age_max"] is not None:
+            birth_year = int(r["found_date"][:4]) - (r["age_min"] + r["age_max"]) // 2
+        entry = MissingPerson(
+            source=f"returned:{r['source']}",
+            external_id=r["external_id"],
+            kind="returned",
+            gender=r["gender"],
+            gender_raw=r["gender_raw"],
+            birth_year=birth_year,
+            height_cm=r["height_cm"],
+            height_raw=r["height_raw"],
+            hometown=r["place_clues"],
+            dialect=r["accent"],
+            features=r["features"],
+            notes=f"returned resident {r['source']}/{r['external_id']}",
+            names=[
+                NameEntry(n["name"], n["raw"], "name")
+                for n in self.conn.execute("SELECT name, raw FROM names WHERE resident_id = ?", (resident_id,))
+            ],
+            photos=[
+                PhotoRef(p["sha256"], p["stored_path"], p["original_path"], p["taken_year"])
+                for p in self.conn.execute(
+                    "SELECT sha256, stored_path, original_path, taken_year FROM photos WHERE resident_id = ?",
+                    (resident_id,),
+                )
+            ],
+        )
+        _, entry_id = self.upsert(entry)
+        self.conn.execute("UPDATE missing_persons SET from_resident_id = ? WHERE id = ?", (resident_id, entry_id))
+        return entry_id
+
+    def resident_id(self, source: str, external_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM residents WHERE source = ? AND external_id = ?", (source, external_id)
+        ).fetchone()
+        return None if row is None else int(row["id"])
+
+    def missing_id(self, source: str, external_id: str) -> int | None:
+        row = self.conn.execute(
+            "SELECT id FROM missing_persons WHERE source = ? AND external_id = ?", (source, external_id)
+        ).fetchone()
+        return None if row is None else int(row["id"])
+
+    def names_of(self, *, resident_id: int | None = None, missing_id: int | None = None) -> list[NameEntry]:
+        col, val = ("resident_id", resident_id) if resident_id is not None else ("missing_id", missing_id)
+        return [
+            NameEntry(r["name"], r["raw"], r["name_type"])
+            for r in self.conn.execute(f"SELECT name, raw, name_type FROM names WHERE {col} = ? ORDER BY id", (val,))
+        ]
+
+    # -- ingest log and audit ------------------------------------------------------------------------
+    def log_ingest(self, **row: Any) -> int:
+        cols = list(row)
+        cur = self.conn.execute(
+            f"INSERT INTO ingests ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [row[c] for c in cols],
+        )
+        return int(cur.lastrowid)
+
+    def audit(
+        self, action: str, subject: str | None = None, detail: dict | None = None, actor: str | None = None
+    ) -> None:
+        """Append an audit row (the table refuses updates and deletes)."""
+        self.conn.execute(
+            "INSERT INTO audit (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                now_iso(),
+                actor or current_actor(),
+                action,
+                subject,
+                json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+            ),
+        )
+
+    # -- status ---------------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """Counts a caseworker or an on-call admin checks first."""
+        q = self.conn.execute
+
+        def grouped(sql: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in q(sql).fetchall()}
+
+        last = q("SELECT * FROM ingests ORDER BY id DESC LIMIT 1").fetchone()
+        failed = [
+            dict(r)
+            for r in q(
+                "SELECT id, original_path, status, error FROM photos WHERE status IN ('failed', 'no_face')"
+                " ORDER BY id LIMIT 20"
+            )
+        ]
+        return {
+            "workspace": str(self.workspace.root) if self.workspace else ":memory:",
+            "schema_version": self.schema_version,
+            "residents": grouped("SELECT status, COUNT(*) FROM residents GROUP BY status"),
+            "missing": grouped("SELECT kind || '/' || status, COUNT(*) FROM missing_persons GROUP BY 1"),
+            "photos": grouped("SELECT status, COUNT(*) FROM photos GROUP BY status"),
+            "photo_problems": failed,
+            "index_version": None,
+            "last_job": None,
+            "last_ingest": dict(last) if last else None,
+        }
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA foreign_keys = ON")
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies (BEGIN ... END;) whole."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        buf.append(line)
+        chunk = "\n".join(buf).strip()
+        if chunk and sqlite3.complete_statement(chunk):
+            statements.append(chunk)
+            buf = []
+    rest = "\n".join(buf).strip()
+    if rest:
+        statements.append(rest)
+    return statements
+
+
+def db_files(root: Path) -> list[Path]:
+    return sorted(root.glob("reunite.db*"))

@@ -1,0 +1,223 @@
+"""Ingest: idempotence, updates, rejects, photos inside their folder only, crash safety."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+
+import pytest
+from PIL import Image
+
+from reunite.errors import InputFileError
+from reunite.idcard import make_id_number
+from reunite.ingest import ingest_file
+from reunite.store import Store
+from tests.conftest import write_csv
+
+RESIDENTS = (
+    "编号,姓名,性别,目测年龄,身高,口音,入站日期,体貌特征,照片,手写备注\n"
+    "R1,牛桂华;小花,女,六十多岁,1米55,四川口音,2024年6月19日,左脸有痣,a.jpg,爱唱歌\n"
+    "R2,,男,约60岁,170,,2024-05-02,,,\n"
+)
+
+
+def rows(store, sql, *args):
+    return store.conn.execute(sql, args).fetchall()
+
+
+def make_photo(path, color=(200, 100, 50)):
+    Image.new("RGB", (40, 40), color).save(path)
+    return path
+
+
+def test_resident_fields_and_raw_text(file_store, tmp_path):
+    make_photo(tmp_path / "a.jpg")
+    res = ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", RESIDENTS))
+    assert (res.new, res.rejected_rows, res.photos) == (2, 0, 1)
+    assert res.unknown_columns == ["手写备注"]
+    r = rows(file_store, "SELECT * FROM residents WHERE external_id = 'R1'")[0]
+    assert (r["gender"], r["age_min"], r["age_max"], r["height_cm"]) == ("F", 60, 69, 155.0)
+    assert (r["age_raw"], r["height_raw"], r["found_date"]) == ("六十多岁", "1米55", "2024-06-19")
+    assert json.loads(r["extras"]) == {"手写备注": "爱唱歌"}
+    names = [
+        (n["name"], n["name_type"]) for n in rows(file_store, "SELECT * FROM names WHERE resident_id = ?", r["id"])
+    ]
+    assert names == [("牛桂华", "heard"), ("小花", "heard")]
+    photo = rows(file_store, "SELECT * FROM photos")[0]
+    stored = file_store.workspace.photos / photo["stored_path"]
+    assert stored.is_file() and (stored.stat().st_mode & 0o777) == 0o600
+    assert photo["status"] == "pending"
+
+
+def test_reingest_is_idempotent_and_updates_changed_rows(file_store, tmp_path):
+    p = write_csv(tmp_path / "r.csv", RESIDENTS.replace(",a.jpg,", ",,"))
+    ingest_file(file_store, "residents", p)
+    file_store.conn.execute("UPDATE residents SET needs_index = 0")
+    again = ingest_file(file_store, "residents", p)
+    assert (again.new, again.updated, again.unchanged) == (0, 0, 2)
+    assert rows(file_store, "SELECT COUNT(*) FROM names")[0][0] == 2
+    changed = write_csv(tmp_path / "r.csv", RESIDENTS.replace(",a.jpg,", ",,").replace("1米55", "1米60"))
+    res = ingest_file(file_store, "residents", changed)
+    assert (res.new, res.updated, res.unchanged) == (0, 1, 1)
+    r = rows(file_store, "SELECT height_cm, needs_index FROM residents WHERE external_id = 'R1'")[0]
+    assert (r["height_cm"], r["needs_index"]) == (160.0, 1)
+    assert rows(file_store, "SELECT COUNT(*) FROM names")[0][0] == 2
+
+
+def test_gbk_missing_persons_with_id_numbers(file_store, tmp_path):
+    idn = make_id_number("511302", date(1956, 3, 14), 42)
+    text = (
+        "编号,姓名,曾用名,小名,性别,出生日期,身份证号,户籍地,走失日期,联系电话\n"
+        f"M1,刘桂花,劉秀英,小花,,,{idn},四川省南充市,2021-04-03,138-0013-8000\n"
+    )
+    res = ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", text, "gbk"))
+    assert res.encoding == "gb18030" and res.new == 1
+    m = rows(file_store, "SELECT * FROM missing_persons")[0]
+    # sex and birth date derived from the ID number when not stated
+    assert (m["gender"], m["birth_date"], m["birth_year"], m["id_region"]) == ("F", "1956-03-14", 1956, "511302")
+    assert m["contact_phone"] == "13800138000"
+    names = {(n["name"], n["name_type"]) for n in rows(file_store, "SELECT * FROM names")}
+    assert names == {("刘桂花", "name"), ("刘秀英", "former"), ("小花", "nickname")}
+
+
+def test_bad_rows_go_to_rejects_with_file_row_field_reason(file_store, tmp_path):
+    text = (
+        "编号,姓名,性别,出生日期,身份证号,身高,走失日期\n"
+        "M1,好行,男,1960,,170,2020\n"
+        "M2,坏身份证,男,,110105194912310021,,\n"
+        "M3,坏日期,女,1960-13-01,,二米九,\n"
+        "M1,重复,男,,,,\n"
+        ",无编号,男,,,,\n"
+        "M6,未来,男,,,,2999-01-01\n"
+        "M7,早于出生,男,1990,,,1980\n"
+    )
+    p = write_csv(tmp_path / "m.csv", text)
+    res = ingest_file(file_store, "missing", p)
+    assert (res.new, res.rejected_rows) == (1, 6)
+    with open(res.rejects_path, encoding="utf-8-sig") as fh:
+        rejects = list(csv.DictReader(fh))
+    got = {(r["row"], r["field"]) for r in rejects}
+    assert got == {
+        ("3", "身份证号"),
+        ("4", "出生日期"),
+        ("4", "身高"),
+        ("5", "编号"),
+        ("6", "编号"),
+        ("7", "走失日期"),
+        ("8", "走失日期"),
+    }
+    by = {(r["row"], r["field"]): r for r in rejects}
+    assert "check character" in by[("3", "身份证号")]["reason"]
+    assert by[("3", "身份证号")]["value"].startswith("*")  # the ID number is masked even in rejects
+    assert "first at row 2" in by[("5", "编号")]["reason"]
+    assert all(r["file"] == str(p) for r in rejects)
+    assert res.rejects_path.startswith(str(file_store.workspace.exports))
+
+
+def test_photo_paths_stay_inside_the_photos_folder(file_store, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    make_photo(photos / "ok.jpg")
+    make_photo(tmp_path / "secret.jpg", (1, 2, 3))
+    text = (
+        "编号,姓名,照片\n"
+        "R1,甲,ok.jpg@2001\n"
+        "R2,乙,../secret.jpg\n"
+        f"R3,丙,{tmp_path / 'secret.jpg'}\n"
+        "R4,丁,nothere.jpg;ok.jpg\n"
+    )
+    res = ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", text), photos=photos)
+    assert res.new == 4  # rows are stored; the refused photos are reported
+    problems = [(r.row, r.outcome) for r in res.rejects]
+    assert problems == [
+        (3, "photo skipped, row stored"),
+        (4, "photo skipped, row stored"),
+        (5, "photo skipped, row stored"),
+    ]
+    assert "outside the photos folder" in res.rejects[0].reason
+    assert "not found" in res.rejects[2].reason
+    photos_rows = rows(file_store, "SELECT sha256, taken_year FROM photos ORDER BY id")
+    assert len(photos_rows) == 2 and photos_rows[0]["taken_year"] == 2001
+    # the same file is stored once, content-addressed
+    assert photos_rows[0]["sha256"] == photos_rows[1]["sha256"]
+    assert len(list(file_store.workspace.photos.rglob("*.jpg"))) == 1
+
+
+def test_crash_mid_ingest_rolls_everything_back(file_store, tmp_path, monkeypatch):
+    text = "编号,姓名\n" + "".join(f"R{i},名{i}\n" for i in range(10))
+    p = write_csv(tmp_path / "r.csv", text)
+    calls = {"n": 0}
+    real = Store.upsert
+
+    def flaky(self, rec):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("disk on fire")
+        return real(self, rec)
+
+    monkeypatch.setattr(Store, "upsert", flaky)
+    with pytest.raises(RuntimeError):
+        ingest_file(file_store, "residents", p)
+    for table in ("residents", "names", "ingests", "audit"):
+        assert rows(file_store, f"SELECT COUNT(*) FROM {table}")[0][0] == 0
+    monkeypatch.setattr(Store, "upsert", real)
+    assert ingest_file(file_store, "residents", p).new == 10
+
+
+def test_dry_run_stores_nothing(file_store, tmp_path):
+    res = ingest_file(
+        file_store, "residents", write_csv(tmp_path / "r.csv", RESIDENTS.replace("a.jpg", "")), dry_run=True
+    )
+    assert res.new == 2 and res.dry_run
+    assert rows(file_store, "SELECT COUNT(*) FROM residents")[0][0] == 0
+
+
+def test_no_id_column_is_an_unreadable_file(mem_store, tmp_path):
+    with pytest.raises(InputFileError, match="no id column"):
+        ingest_file(mem_store, "residents", write_csv(tmp_path / "r.csv", "姓名\n甲\n"))
+
+
+def test_returned_resident_becomes_registry_entry(file_store, tmp_path):
+    text = "编号,姓名,性别,目测年龄,入站日期,自述地址,状态\nR1,周建华,男,30-40,2024-01-15,邵阳,已返乡\n"
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", text))
+    entry = rows(file_store, "SELECT * FROM missing_persons")[0]
+    assert (entry["kind"], entry["source"], entry["external_id"]) == ("returned", "returned:local", "R1")
+    assert entry["birth_year"] == 2024 - 35 and entry["hometown"] == "邵阳"
+    assert [n["name"] for n in rows(file_store, "SELECT name FROM names WHERE missing_id = ?", entry["id"])] == [
+        "周建华"
+    ]
+
+
+def test_status_change_to_returned_creates_entry(mem_store):
+    from reunite.records import NameEntry, Resident
+
+    _, rid = mem_store.upsert(Resident(source="s", external_id="R9", names=[NameEntry("甲", "甲", "heard")]))
+    assert rows(mem_store, "SELECT COUNT(*) FROM missing_persons")[0][0] == 0
+    mem_store.set_resident_status(rid, "returned")
+    assert rows(mem_store, "SELECT kind, from_resident_id FROM missing_persons")[0][:] == ("returned", rid)
+
+
+def test_registry_kinds(mem_store, tmp_path):
+    text = "编号,类型,姓名\nY1,易走失,马玉兰\nY2,返乡,杨国庆\nY3,,无类型\n"
+    res = ingest_file(mem_store, "registry", write_csv(tmp_path / "g.csv", text))
+    assert res.new == 3
+    assert [r[0] for r in rows(mem_store, "SELECT kind FROM missing_persons ORDER BY id")] == [
+        "at_risk",
+        "returned",
+        "at_risk",
+    ]
+
+
+def test_xlsx_and_jsonl_ingest(mem_store, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.active.append(["case_id", "name", "birth_date", "height"])
+    wb.active.append([7, "Zhang Wei", date(1980, 5, 6), 1.75])
+    wb.save(tmp_path / "m.xlsx")
+    assert ingest_file(mem_store, "missing", tmp_path / "m.xlsx").new == 1
+    m = rows(mem_store, "SELECT external_id, birth_date, height_cm FROM missing_persons")[0]
+    assert tuple(m) == ("7", "1980-05-06", 175.0)
+    (tmp_path / "r.jsonl").write_text('{"id": "J1", "names": ["甲", "乙"], "age": "60"}\n', encoding="utf-8")
+    assert ingest_file(mem_store, "residents", tmp_path / "r.jsonl").new == 1
