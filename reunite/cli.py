@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from reunite import __version__
-from reunite.errors import EXIT_REJECTS, ReuniteError
+from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError
 from reunite.workspace import Workspace, find_workspace, init_workspace
 
 app = typer.Typer(
@@ -225,6 +225,85 @@ def ingest(
     code = run(ctx, go, home)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def index(
+    ctx: typer.Context,
+    full: Annotated[bool, typer.Option("--full", help="Re-encode every photo and rebuild the indexes.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Encoding processes (default: all cores).")] = None,
+    model: Annotated[str, typer.Option(help="Face detector: hog (CPU) or cnn (needs a GPU to be quick).")] = "hog",
+    jitters: Annotated[int, typer.Option(help="Re-samplings per encoding (slower, slightly steadier).")] = 1,
+    keep: Annotated[int, typer.Option(help="Index versions kept on disk.")] = 3,
+    home: Home = None,
+) -> None:
+    """Encode new photos (cached by content) and build the next face-index version (incremental)."""
+    from reunite.faces import EncodeSettings, encode_pending
+    from reunite.index import IndexParams, build_indexes
+    from reunite.store import Store
+
+    if model not in ("hog", "cnn"):
+        raise typer.BadParameter("must be hog or cnn", param_hint="--model")
+
+    def go(c: Ctx) -> None:
+        settings = EncodeSettings(model=model, jitters=jitters)
+        with Store.open(c.workspace()) as store:
+            with progress_bar(c, "encode faces") as update:
+                enc = encode_pending(store, settings, workers=workers, full=full, on_progress=update)
+            c.say(
+                f"faces: {enc.todo} photo(s) to encode: encoded {enc.encoded}, no face {enc.no_face}, "
+                f"failed {enc.failed}, several faces (flagged for review) {enc.flagged}"
+            )
+            res = build_indexes(store, settings.key, full=full, params=IndexParams(keep=keep))
+        c.say(
+            f"index {res.version} ({res.mode}): missing {res.sizes['missing']} ({res.kinds['missing']}), "
+            f"residents {res.sizes['residents']} ({res.kinds['residents']}); added {res.added}, "
+            f"removed {res.removed}, {res.seconds:.1f}s"
+        )
+        if enc.failed or enc.no_face:
+            c.say("photos without a usable face are listed by `reunite status`")
+
+    run(ctx, go, home)
+
+
+@app.command("calibrate-faces")
+def calibrate_faces(
+    ctx: typer.Context,
+    faces: Annotated[
+        Path,
+        typer.Option(
+            help="Labelled folder: one sub-folder of photos per identity "
+            "(IDENTITIES.csv / MANIFEST.csv give populations)."
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Calibration file to write (default: the workspace's calibration/face_calibration.json)."),
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Encoding processes (default: all cores).")] = None,
+    cache: Annotated[Path | None, typer.Option(help="Reuse/save encodings in this .npz file.")] = None,
+    home: Home = None,
+) -> None:
+    """Fit genuine/impostor face-distance distributions per population into a calibration file."""
+    from reunite.calibration import calibrate_folder
+    from reunite.faces import EncodeSettings
+
+    def go(c: Ctx) -> None:
+        target = out or (c.workspace().root / "calibration" / "face_calibration.json")
+        if not faces.is_dir():
+            raise InputFileError(f"{faces}: not a folder")
+        with progress_bar(c, "encode labelled faces") as update:
+            cal, failures = calibrate_folder(faces, EncodeSettings(), workers, cache, update)
+        cal.save(target)
+        c.say(f"calibration {cal.version} written to {target} ({len(failures)} photo(s) without a face)")
+        for pop, fig in cal.populations.items():
+            c.say(
+                f"  {pop:10s} genuine {fig['n_genuine']:6d} impostor {fig['n_impostor']:7d}  "
+                f"TMR@FMR0.1% {fig.get('tmr_at_fmr_0.001')}  TMR@FMR1% {fig.get('tmr_at_fmr_0.01')}  "
+                f"FMR@0.6 {fig.get('fmr_at_0.6')}  threshold@FMR0.1% {fig.get('threshold_at_fmr_0.001')}"
+            )
+
+    run(ctx, go, home)
 
 
 @app.command()

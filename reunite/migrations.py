@@ -132,6 +132,37 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
     """,
+    # 2: face encodings cached by (photo sha256, settings); index build history.
+    """
+    CREATE TABLE faces (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL,
+        settings TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('encoded', 'no_face', 'failed')),
+        error TEXT,
+        n_faces INTEGER NOT NULL DEFAULT 0,
+        box_top INTEGER, box_right INTEGER, box_bottom INTEGER, box_left INTEGER,
+        face_px INTEGER,
+        blur REAL,
+        review INTEGER NOT NULL DEFAULT 0,
+        encoding BLOB,
+        created_at TEXT NOT NULL,
+        UNIQUE (sha256, settings)
+    );
+
+    CREATE TABLE index_builds (
+        id INTEGER PRIMARY KEY,
+        version TEXT NOT NULL UNIQUE,
+        mode TEXT NOT NULL CHECK (mode IN ('full', 'incremental')),
+        settings TEXT NOT NULL,
+        n_missing INTEGER NOT NULL,
+        n_residents INTEGER NOT NULL,
+        added INTEGER NOT NULL,
+        removed INTEGER NOT NULL,
+        seconds REAL NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

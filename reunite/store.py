@@ -9,12 +9,14 @@ import getpass
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from reunite.errors import NotFoundError, WorkspaceError
 from reunite.migrations import MIGRATIONS, SCHEMA_VERSION
@@ -245,6 +247,92 @@ class Store:
             for r in self.conn.execute(f"SELECT name, raw, name_type FROM names WHERE {col} = ? ORDER BY id", (val,))
         ]
 
+    # -- faces ----------------------------------------------------------------------------------------
+    def photos_to_encode(self, settings_key: str, full: bool = False) -> list[tuple[str, str]]:
+        """(sha256, stored_path) of each distinct photo without a cached result for these settings."""
+        if full:
+            sql = "SELECT sha256, MIN(stored_path) FROM photos GROUP BY sha256 ORDER BY MIN(id)"
+            return [(r[0], r[1]) for r in self.conn.execute(sql)]
+        sql = (
+            "SELECT p.sha256, MIN(p.stored_path) FROM photos p LEFT JOIN faces f"
+            " ON f.sha256 = p.sha256 AND f.settings = ? WHERE f.id IS NULL GROUP BY p.sha256 ORDER BY MIN(p.id)"
+        )
+        return [(r[0], r[1]) for r in self.conn.execute(sql, (settings_key,))]
+
+    def save_face(self, sha256: str, settings_key: str, result: Any) -> None:
+        """Store one photo's face result (a reunite.faces.FaceResult) and the photo rows' status."""
+        box = result.box or (None, None, None, None)
+        blob = None if result.encoding is None else result.encoding.astype("<f4").tobytes()
+        self.conn.execute(
+            "INSERT INTO faces (sha256, settings, status, error, n_faces, box_top, box_right, box_bottom, box_left,"
+            " face_px, blur, review, encoding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (sha256, settings) DO UPDATE SET status = excluded.status, error = excluded.error,"
+            " n_faces = excluded.n_faces, box_top = excluded.box_top, box_right = excluded.box_right,"
+            " box_bottom = excluded.box_bottom, box_left = excluded.box_left, face_px = excluded.face_px,"
+            " blur = excluded.blur, review = excluded.review, encoding = excluded.encoding,"
+            " created_at = excluded.created_at",
+            (
+                sha256,
+                settings_key,
+                result.status,
+                result.error,
+                result.n_faces,
+                *box,
+                result.face_px,
+                result.blur,
+                int(result.review),
+                blob,
+                now_iso(),
+            ),
+        )
+        self.conn.execute(
+            "UPDATE photos SET status = ?, error = ? WHERE sha256 = ?", (result.status, result.error, sha256)
+        )
+
+    def face_photo_ids(self, side: str, settings_key: str) -> dict[int, int]:
+        """photo id -> owner record id, for every encoded photo of an active record on one side.
+
+        Active: missing-person and registry records that are open; residents in care."""
+        if side == "missing":
+            sql = (
+                "SELECT p.id, p.missing_id FROM photos p JOIN missing_persons m ON m.id = p.missing_id"
+                " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
+                " WHERE m.status = 'open' AND f.status = 'encoded'"
+            )
+        elif side == "residents":
+            sql = (
+                "SELECT p.id, p.resident_id FROM photos p JOIN residents r ON r.id = p.resident_id"
+                " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
+                " WHERE r.status = 'in_care' AND f.status = 'encoded'"
+            )
+        else:
+            raise ValueError(f"unknown side {side!r}")
+        return {int(a): int(b) for a, b in self.conn.execute(sql, (settings_key,))}
+
+    def encodings_for(self, photo_ids: Iterable[int], settings_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64[n], vectors float32[n, 128]) for the given photo ids, in id order."""
+        ids = sorted(set(photo_ids))
+        vecs = np.zeros((len(ids), 128), dtype=np.float32)
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" for _ in part)
+            rows = self.conn.execute(
+                f"SELECT p.id, f.encoding FROM photos p JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
+                f" WHERE p.id IN ({marks})",
+                (settings_key, *part),
+            )
+            found = {int(i): blob for i, blob in rows}
+            for j, pid in enumerate(part):
+                vecs[start + j] = np.frombuffer(found[pid], dtype="<f4")
+        return np.asarray(ids, dtype=np.int64), vecs
+
+    def log_index_build(self, **row: Any) -> None:
+        cols = list(row)
+        self.conn.execute(
+            f"INSERT INTO index_builds ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [row[c] for c in cols],
+        )
+
     # -- ingest log and audit ------------------------------------------------------------------------
     def log_ingest(self, **row: Any) -> int:
         cols = list(row)
@@ -278,6 +366,9 @@ class Store:
             return {str(k): int(v) for k, v in q(sql).fetchall()}
 
         last = q("SELECT * FROM ingests ORDER BY id DESC LIMIT 1").fetchone()
+        build = q(
+            "SELECT version, mode, n_missing, n_residents, created_at FROM index_builds ORDER BY id DESC LIMIT 1"
+        ).fetchone()
         failed = [
             dict(r)
             for r in q(
@@ -292,7 +383,8 @@ class Store:
             "missing": grouped("SELECT kind || '/' || status, COUNT(*) FROM missing_persons GROUP BY 1"),
             "photos": grouped("SELECT status, COUNT(*) FROM photos GROUP BY status"),
             "photo_problems": failed,
-            "index_version": None,
+            "faces_flagged_for_review": q("SELECT COUNT(*) FROM faces WHERE review = 1").fetchone()[0],
+            "index_version": dict(build) if build else None,
             "last_job": None,
             "last_ingest": dict(last) if last else None,
         }
