@@ -280,3 +280,13 @@ def calibrate_folder(
         settings=settings.key,
     )
     return cal, failures
+
+
+def workspace_calibration(root: Path | None) -> Calibration:
+    """The workspace's own calibration (`reunite calibrate-faces` writes calibration/face_calibration.json
+    there) or, failing that, the shipped default."""
+    if root is not None:
+        own = Path(root) / "calibration" / "face_calibration.json"
+        if own.is_file():
+            return Calibration.load(own)
+    return default_calibration()

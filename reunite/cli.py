@@ -153,7 +153,14 @@ def _print_status(console: Console, st: dict) -> None:
     t.add_row("residents", fmt(st["residents"]))
     t.add_row("missing / registry", fmt(st["missing"]))
     t.add_row("photos", fmt(st["photos"]))
-    t.add_row("index version", str(st["index_version"] or "none built"))
+    iv = st["index_version"]
+    t.add_row(
+        "face index",
+        "none built"
+        if not iv
+        else f"{iv['version']} ({iv['mode']}, {iv['created_at']}): missing {iv['n_missing']}, residents {iv['n_residents']}",
+    )
+    t.add_row("faces flagged", f"{st['faces_flagged_for_review']} photo(s) with several faces (subject = largest)")
     t.add_row("last job", str(st["last_job"] or "none"))
     last = st["last_ingest"]
     t.add_row(

@@ -84,7 +84,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX names_name ON names (name);
 
     CREATE TABLE photos (
-        id INTEGER PRIMARY KEY,
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: index entries are photo ids
         resident_id INTEGER REFERENCES residents(id) ON DELETE CASCADE,
         missing_id INTEGER REFERENCES missing_persons(id) ON DELETE CASCADE,
         sha256 TEXT NOT NULL,
@@ -162,6 +162,23 @@ MIGRATIONS: list[str] = [
         seconds REAL NOT NULL,
         created_at TEXT NOT NULL
     );
+
+    -- What an incremental index build reads: changes since the previous build, found through indexes.
+    CREATE TABLE photo_deletions (photo_id INTEGER NOT NULL, deleted_at TEXT NOT NULL);
+    CREATE INDEX photo_deletions_at ON photo_deletions (deleted_at);
+    CREATE TRIGGER photos_deleted AFTER DELETE ON photos BEGIN
+        INSERT INTO photo_deletions (photo_id, deleted_at) VALUES (OLD.id, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+    END;
+    CREATE INDEX photos_created ON photos (created_at);
+    CREATE INDEX faces_created ON faces (created_at);
+    CREATE INDEX residents_updated ON residents (updated_at);
+    CREATE INDEX missing_updated ON missing_persons (updated_at);
+    CREATE TRIGGER residents_status_stamp AFTER UPDATE OF status ON residents BEGIN
+        UPDATE residents SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER missing_status_stamp AFTER UPDATE OF status ON missing_persons BEGIN
+        UPDATE missing_persons SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+    END;
     """,
 ]
 

@@ -114,3 +114,12 @@ def test_calibrate_faces_command(runner, faces_dir, tmp_path):
     cal = Calibration.load(out)
     assert cal.version.startswith("face-cal-")
     assert "east_asian" in cal.populations  # 2 identities x 3 photos: enough pairs for a fit
+
+
+def test_workspace_calibration_prefers_its_own(tmp_path):
+    from reunite.calibration import workspace_calibration
+
+    assert workspace_calibration(tmp_path).version == default_calibration().version
+    own = Calibration("face-cal-own", "test", "s", default_calibration().populations)
+    own.save(tmp_path / "calibration" / "face_calibration.json")
+    assert workspace_calibration(tmp_path).version == "face-cal-own"

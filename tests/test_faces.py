@@ -53,7 +53,7 @@ def test_exif_rotated_photo_still_found(photo, tmp_path):
 def test_odd_image_modes_decode_to_rgb(photo, tmp_path, mode):
     im = Image.open(photo).convert("RGB")
     if mode == "I;16":
-        im = Image.fromarray((np.asarray(im.convert("L"), dtype=np.uint16) * 257))
+        im = Image.fromarray(np.asarray(im.convert("L"), dtype=np.uint16) * 257)
         path = tmp_path / "x16.png"
     else:
         im = im.convert(mode)

@@ -61,7 +61,7 @@ def test_full_then_incremental_build(file_store):
     assert first.mode == "full" and first.sizes == {"missing": 200, "residents": 20}
     ws = file_store.workspace
     # one record closes, ten new ones arrive: only the change is applied
-    file_store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE external_id = 'M3'")
+    file_store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE external_id = 'M3'")  # trigger stamps it
     add_people(file_store, "missing", 200, 10, vecs[220:])
     second = build_indexes(file_store, KEY)
     assert second.mode == "incremental" and (second.added, second.removed) == (10, 1)
@@ -108,15 +108,15 @@ def test_old_versions_pruned(file_store):
 
 
 def test_lock_refuses_a_second_run(file_store):
-    with RunLock(file_store.workspace.indexes / ".lock", "index"):
-        with pytest.raises(LockHeldError, match=r"another index run holds .*pid \d+"):
-            build_indexes(file_store, KEY)
+    lock = RunLock(file_store.workspace.indexes / ".lock", "index")
+    with lock, pytest.raises(LockHeldError, match=r"another index run holds .*pid \d+"):
+        build_indexes(file_store, KEY)
 
 
 def test_corrupted_index_file_detected(file_store):
     add_people(file_store, "missing", 0, 5, clustered(5))
     res = build_indexes(file_store, KEY)
-    path = file_store.workspace.indexes / res.version / "missing.faiss"
+    path = file_store.workspace.indexes / res.version / "missing.base.faiss"
     path.write_bytes(path.read_bytes()[:-8])
     with pytest.raises(Exception, match="checksum"):
         load_side(file_store.workspace, "missing")
@@ -127,3 +127,27 @@ def test_settings_change_forces_full_rebuild(file_store):
     build_indexes(file_store, KEY)
     res = build_indexes(file_store, "other-settings")
     assert res.mode == "full" and res.sizes["missing"] == 0
+
+
+def test_increment_removes_deleted_photos_and_compacts(file_store):
+    vecs = clustered(60)
+    add_people(file_store, "missing", 0, 40, vecs)
+    build_indexes(file_store, KEY)
+    ws = file_store.workspace
+    # re-ingesting a record without its photo deletes the photo row: the increment tombstones it
+    file_store.upsert(MissingPerson(source="t", external_id="M5"))
+    res = build_indexes(file_store, KEY)
+    assert (res.added, res.removed, res.compacted) == (0, 1, [])
+    side = load_side(ws, "missing")
+    assert side.size == 39
+    manifest = read_manifest(ws)
+    assert manifest["sides"]["missing"]["tombstones"] == 1
+    # base files are shared (hard links) between versions, not rewritten
+    assert (ws.indexes / res.version / "missing.base.faiss").stat().st_nlink >= 2
+    # past the compaction share the side is rebuilt from the store
+    add_people(file_store, "missing", 40, 20, vecs[40:])
+    res = build_indexes(file_store, KEY, params=IndexParams(compact_fraction=0.1, compact_min=5))
+    assert res.compacted == ["missing"] and res.sizes["missing"] == 59
+    assert read_manifest(ws)["sides"]["missing"]["tombstones"] == 0
+    d, hits = load_side(ws, "missing").search(vecs[50:51], 1)
+    assert d[0][0] < 1e-3
