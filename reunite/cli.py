@@ -158,7 +158,8 @@ def _print_status(console: Console, st: dict) -> None:
         "face index",
         "none built"
         if not iv
-        else f"{iv['version']} ({iv['mode']}, {iv['created_at']}): missing {iv['n_missing']}, residents {iv['n_residents']}",
+        else f"{iv['version']} ({iv['mode']}, {iv['created_at']}): "
+        f"missing {iv['n_missing']}, residents {iv['n_residents']}",
     )
     t.add_row("faces flagged", f"{st['faces_flagged_for_review']} photo(s) with several faces (subject = largest)")
     t.add_row("last job", str(st["last_job"] or "none"))

@@ -33,6 +33,21 @@ _TABLES: dict[type, tuple[str, str, list[str]]] = {
 }
 
 
+# Active face photos per index side, and each side's owner table and column.
+_ACTIVE_SQL = {
+    "missing": (
+        "SELECT p.id, p.missing_id FROM photos p JOIN missing_persons o ON o.id = p.missing_id"
+        " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ? WHERE o.status = 'open' AND f.status = 'encoded'"
+    ),
+    "residents": (
+        "SELECT p.id, p.resident_id FROM photos p JOIN residents o ON o.id = p.resident_id"
+        " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
+        " WHERE o.status = 'in_care' AND f.status = 'encoded'"
+    ),
+}
+_OWNER = {"missing": ("missing_persons", "missing_id"), "residents": ("residents", "resident_id")}
+
+
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -289,30 +304,18 @@ class Store:
             "UPDATE photos SET status = ?, error = ? WHERE sha256 = ?", (result.status, result.error, sha256)
         )
 
-    _ACTIVE_SQL = {
-        "missing": (
-            "SELECT p.id, p.missing_id FROM photos p JOIN missing_persons o ON o.id = p.missing_id"
-            " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ? WHERE o.status = 'open' AND f.status = 'encoded'"
-        ),
-        "residents": (
-            "SELECT p.id, p.resident_id FROM photos p JOIN residents o ON o.id = p.resident_id"
-            " JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ? WHERE o.status = 'in_care' AND f.status = 'encoded'"
-        ),
-    }
-    _OWNER = {"missing": ("missing_persons", "missing_id"), "residents": ("residents", "resident_id")}
-
     def face_photo_ids(self, side: str, settings_key: str) -> dict[int, int]:
         """photo id -> owner record id, for every encoded photo of an active record on one side.
 
         Active: missing-person and registry records that are open; residents in care."""
-        if side not in self._ACTIVE_SQL:
+        if side not in _ACTIVE_SQL:
             raise ValueError(f"unknown side {side!r}")
-        return {int(a): int(b) for a, b in self.conn.execute(self._ACTIVE_SQL[side], (settings_key,))}
+        return {int(a): int(b) for a, b in self.conn.execute(_ACTIVE_SQL[side], (settings_key,))}
 
     def changed_photos(self, side: str, settings_key: str, since: str) -> dict[int, bool]:
         """Photos of one side touched since `since` (new photo, new encoding, owner changed) -> whether each
         is active now; plus deleted photos (False). Every lookup goes through an index: cost follows the change."""
-        table, owner = self._OWNER[side]
+        table, owner = _OWNER[side]
         touched: set[int] = set()
         queries = (
             (f"SELECT id FROM photos WHERE created_at >= ? AND {owner} IS NOT NULL", (since,)),
@@ -335,7 +338,7 @@ class Store:
         ids = sorted(touched)
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
-            active_sql = self._ACTIVE_SQL[side] + f" AND p.id IN ({', '.join('?' for _ in part)})"
+            active_sql = _ACTIVE_SQL[side] + f" AND p.id IN ({', '.join('?' for _ in part)})"
             active = {int(r[0]) for r in self.conn.execute(active_sql, (settings_key, *part))}
             out.update({pid: pid in active for pid in part})
         return out

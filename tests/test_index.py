@@ -149,5 +149,5 @@ def test_increment_removes_deleted_photos_and_compacts(file_store):
     res = build_indexes(file_store, KEY, params=IndexParams(compact_fraction=0.1, compact_min=5))
     assert res.compacted == ["missing"] and res.sizes["missing"] == 59
     assert read_manifest(ws)["sides"]["missing"]["tombstones"] == 0
-    d, hits = load_side(ws, "missing").search(vecs[50:51], 1)
+    d, _ = load_side(ws, "missing").search(vecs[50:51], 1)
     assert d[0][0] < 1e-3
