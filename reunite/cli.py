@@ -245,10 +245,12 @@ def index(
     keep: Annotated[int, typer.Option(help="Index versions kept on disk.")] = 3,
     home: Home = None,
 ) -> None:
-    """Encode new photos (cached by content) and build the next face-index version (incremental)."""
+    """Encode new photos (cached by content), build the next face-index version (incremental), and key new
+    names and places for matching."""
     from reunite.faces import EncodeSettings, encode_pending
     from reunite.index import IndexParams, build_indexes
     from reunite.store import Store
+    from reunite.textkeys import compute_name_keys, compute_place_keys
 
     if model not in ("hog", "cnn"):
         raise typer.BadParameter("must be hog or cnn", param_hint="--model")
@@ -263,6 +265,9 @@ def index(
                 f"failed {enc.failed}, several faces (flagged for review) {enc.flagged}"
             )
             res = build_indexes(store, settings.key, full=full, params=IndexParams(keep=keep))
+            n_names = compute_name_keys(store)
+            n_places = compute_place_keys(store)
+        c.say(f"text keys: {n_names} name(s) keyed, places resolved for {n_places} record(s)")
         c.say(
             f"index {res.version} ({res.mode}): missing {res.sizes['missing']} ({res.kinds['missing']}), "
             f"residents {res.sizes['residents']} ({res.kinds['residents']}); added {res.added}, "
@@ -312,6 +317,67 @@ def calibrate_faces(
             )
 
     run(ctx, go, home)
+
+
+@app.command("explain-name")
+def explain_name(
+    ctx: typer.Context,
+    a: Annotated[str, typer.Argument(help="A name as heard (e.g. the resident's 牛桂华).")],
+    b: Annotated[str, typer.Argument(help="A name or alias on the other record (e.g. 刘桂花).")],
+    accent: Annotated[str | None, typer.Option(help="The speaker's accent as written (四川口音, 说河南话...).")] = None,
+    hometown: Annotated[
+        str | None, typer.Option(help="The missing person's hometown (its dialect group applies too).")
+    ] = None,
+) -> None:
+    """Show the comparison level of two names, the rule (e.g. l/n under 西南官话) and how each was read."""
+    from reunite.names import match_records, parse_name, speaker_groups
+    from reunite.places import resolve
+
+    def go(c: Ctx) -> None:
+        code = next((h.code for h in resolve(hometown)), None) if hometown else None
+        for text in (a, b):
+            n = parse_name(text)
+            if n is None:
+                c.console.print(f"{text}: no usable name (placeholder)")
+                continue
+            kind = "nickname" if n.nickname else f"surname {n.surname or '-'} given {n.given or '-'}"
+            readings = " ".join("/".join(r) for r in n.surname_readings)
+            c.console.print(
+                f"{text}: {n.norm}: {kind}; surname readings {readings or '-'}; "
+                f"given {' '.join(n.given_py) or '-'}{'; core ' + n.core if n.core else ''}"
+            )
+        groups = speaker_groups(accent, code)
+        c.console.print(f"dialect groups tried: {', '.join(g or 'none (generic fuzzy pinyin)' for g in groups)}")
+        c.console.print(match_records([a], [b], accent, code).describe())
+
+    run(ctx, go)
+
+
+@app.command("resolve-place")
+def resolve_place(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="Free text: 户籍地, 自述地址, 发现地点 (e.g. 贺南上水).")],
+    accent: Annotated[str | None, typer.Option(help="The speaker's accent: its sound mergers apply.")] = None,
+    limit: Annotated[int, typer.Option(help="Readings to show.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Resolve a place to administrative units with codes, how it matched and a confidence."""
+    from dataclasses import asdict
+
+    from reunite.names import group_from_accent
+    from reunite.places import resolve
+
+    def go(c: Ctx) -> None:
+        hits = resolve(text, group_from_accent(accent), limit=limit)
+        if as_json:
+            typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
+            return
+        if not hits:
+            c.console.print(f"{text}: no administrative unit recognised")
+        for i, h in enumerate(hits, 1):
+            c.console.print(f"{i}. {h.describe()}", highlight=False)
+
+    run(ctx, go)
 
 
 @app.command()

@@ -180,6 +180,39 @@ MIGRATIONS: list[str] = [
         UPDATE missing_persons SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
     END;
     """,
+    # 3: text keys, computed once per name and per record place, compared without re-parsing.
+    """
+    CREATE TABLE name_keys (
+        name_id INTEGER PRIMARY KEY REFERENCES names(id) ON DELETE CASCADE,
+        surname TEXT NOT NULL,
+        given TEXT NOT NULL,
+        nickname INTEGER NOT NULL,
+        core TEXT NOT NULL,
+        pinyin TEXT NOT NULL,
+        fold_key TEXT NOT NULL,
+        surname_key TEXT NOT NULL,
+        given_key TEXT NOT NULL
+    );
+    CREATE INDEX name_keys_fold ON name_keys (fold_key);
+    CREATE INDEX name_keys_surname ON name_keys (surname_key);
+    CREATE INDEX name_keys_given ON name_keys (given_key);
+
+    CREATE TABLE place_keys (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER REFERENCES missing_persons(id) ON DELETE CASCADE,
+        field TEXT NOT NULL,
+        rank INTEGER NOT NULL,
+        code TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        how TEXT NOT NULL,
+        confidence REAL NOT NULL,
+        CHECK ((resident_id IS NULL) <> (missing_id IS NULL))
+    );
+    CREATE INDEX place_keys_resident ON place_keys (resident_id);
+    CREATE INDEX place_keys_missing ON place_keys (missing_id);
+    CREATE INDEX place_keys_code ON place_keys (code);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -101,6 +101,8 @@ def clean_text(value: object) -> str:
     if value is None:
         return ""
     text = unicodedata.normalize("NFKC", str(value))
+    if not text.isascii():  # lone surrogates (possible from JSON escapes) cannot be stored or converted
+        text = text.encode("utf-8", "replace").decode("utf-8")
     return " ".join(text.split())
 
 

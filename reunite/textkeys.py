@@ -1,0 +1,99 @@
+"""Text keys: each name parsed and folded once, each record's places resolved once, and stored, so that
+blocking and comparison work on keys (the `faces/text keys` stage, run by `reunite index`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import product
+
+from reunite.names import Name, group_from_accent, parse_name
+from reunite.phonetics import ALL_RULES, folder, syllables
+from reunite.places import region_place, resolve
+from reunite.store import Store
+
+RESIDENT_PLACE_FIELDS = ("place_clues", "found_place")
+MISSING_PLACE_FIELDS = ("hometown", "missing_place")
+
+
+@dataclass(frozen=True)
+class NameKeys:
+    surname: str
+    given: str
+    nickname: bool
+    core: str
+    pinyin: str
+    fold_key: str  # whole name under every merger at once (one key per surname reading, ";"-separated)
+    surname_key: str  # folded surname + folded first given syllable
+    given_key: str  # folded given name (or nickname core) alone
+
+
+def name_keys(name: Name) -> NameKeys:
+    f = folder(ALL_RULES)
+    sur = tuple(r[0] for r in name.surname_readings)
+    variants = [tuple(p) for p in product(*name.surname_readings)] if name.surname_readings else [()]
+    given = name.given_py or (syllables(name.core) if name.core else ())
+    return NameKeys(
+        surname=name.surname,
+        given=name.given,
+        nickname=name.nickname,
+        core=name.core,
+        pinyin=" ".join(sur + name.given_py),
+        fold_key=";".join(dict.fromkeys(f.key(v + name.given_py) for v in variants)) if not name.nickname else "",
+        surname_key=(f.key(sur) + "|" + (f.fold(name.given_py[0]) if name.given_py else "")) if sur else "",
+        given_key=f.key(given) if given else "",
+    )
+
+
+def compute_name_keys(store: Store, on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Keys for every name without them; returns how many were computed."""
+    rows = store.conn.execute(
+        "SELECT n.id, n.name FROM names n LEFT JOIN name_keys k ON k.name_id = n.id WHERE k.name_id IS NULL"
+    ).fetchall()
+    batch = []
+    for i, (name_id, text) in enumerate(rows, 1):
+        parsed = parse_name(text)
+        if parsed is None:
+            continue
+        k = name_keys(parsed)
+        batch.append(
+            (name_id, k.surname, k.given, int(k.nickname), k.core, k.pinyin, k.fold_key, k.surname_key, k.given_key)
+        )
+        if on_progress and i % 1000 == 0:
+            on_progress(i, len(rows))
+    with store.transaction():
+        store.conn.executemany("INSERT INTO name_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+    return len(batch)
+
+
+def compute_place_keys(store: Store) -> int:
+    """Resolve the places of every record marked for re-indexing; returns the number of records done."""
+    done = 0
+    with store.transaction():
+        for table, owner, fields in (
+            ("residents", "resident_id", RESIDENT_PLACE_FIELDS),
+            ("missing_persons", "missing_id", MISSING_PLACE_FIELDS),
+        ):
+            extra = ", accent" if table == "residents" else ", dialect, id_region"
+            rows = store.conn.execute(
+                f"SELECT id, {', '.join(fields)}{extra} FROM {table} WHERE needs_index = 1"
+            ).fetchall()
+            for row in rows:
+                store.conn.execute(f"DELETE FROM place_keys WHERE {owner} = ?", (row["id"],))
+                group = group_from_accent(row["accent"] if table == "residents" else row["dialect"])
+                found = [(f, resolve(row[f], group)) for f in fields]
+                if table == "missing_persons":
+                    reg = region_place(row["id_region"])
+                    found.append(("id_region", [reg] if reg else []))
+                store.conn.executemany(
+                    f"INSERT INTO place_keys ({owner}, field, rank, code, level, how, confidence)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (row["id"], f, r, h.code, h.level, h.how, h.confidence)
+                        for f, hits in found
+                        for r, h in enumerate(hits)
+                    ],
+                )
+                store.conn.execute(f"UPDATE {table} SET needs_index = 0 WHERE id = ?", (row["id"],))
+                done += 1
+    return done
