@@ -11,43 +11,63 @@ from dataclasses import dataclass, field
 
 from reunite.textkeys import NameKeys
 
-BLOCKS = ("full", "surname", "given")
+BLOCKS = ("full", "surname", "given", "heard")
 
 
 @dataclass
 class NameIndex:
+    """Block -> record ids. The full-name block also groups ids by the name itself, so that a common name
+    shared by thousands of records is compared once."""
+
     full: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    full_names: dict[str, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(dict))
     surname: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     given: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    last: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     size: int = 0
 
-    def add(self, rec_id: int, keys: NameKeys) -> None:
+    def add(self, rec_id: int, keys: NameKeys, name: str = "") -> None:
         for key in keys.fold_key.split(";") if keys.fold_key else ():
             self.full[key].append(rec_id)
+            self.full_names[key].setdefault(name, []).append(rec_id)
         if keys.surname_key:
             self.surname[keys.surname_key].append(rec_id)
         if keys.given_key:
             self.given[keys.given_key].append(rec_id)
+        if keys.last_key:
+            self.last[keys.last_key].append(rec_id)
         self.size += 1
 
     @classmethod
-    def build(cls, items: Iterable[tuple[int, NameKeys]]) -> NameIndex:
+    def build(cls, items: Iterable[tuple[int, NameKeys, str]]) -> NameIndex:
         idx = cls()
-        for rec_id, keys in items:
-            idx.add(rec_id, keys)
+        for rec_id, keys, name in items:
+            idx.add(rec_id, keys, name)
         return idx
+
+    def lookup_names(self, keys: NameKeys) -> dict[str, list[int]]:
+        """Names sharing the folded full-name key -> their record ids."""
+        out: dict[str, set[int]] = {}
+        for key in keys.fold_key.split(";") if keys.fold_key else ():
+            for name, ids in self.full_names.get(key, {}).items():
+                out.setdefault(name, set()).update(ids)
+        return {name: sorted(ids) for name, ids in out.items()}
 
     def lookup(self, keys: NameKeys, blocks: tuple[str, ...] = BLOCKS, max_block: int | None = None) -> set[int]:
         """Record ids sharing any of the given blocks; blocks larger than max_block are skipped (reported by
         the caller), since a given name like 伟 alone says little."""
         out: set[int] = set()
-        wanted = [("full", k) for k in keys.fold_key.split(";") if k] + [
-            ("surname", keys.surname_key),
-            ("given", keys.given_key),
+        # "heard": a name heard alone (桂花, 小明) against given names; a nickname's core (小花 -> 花) against
+        # the last given syllable
+        wanted = [("full", "full", k) for k in keys.fold_key.split(";") if k] + [
+            ("surname", "surname", keys.surname_key),
+            ("given", "given", keys.given_key),
+            ("heard", "given", keys.whole_key),
+            ("heard", "last", keys.given_key if keys.nickname else ""),
         ]
-        for block, key in wanted:
+        for block, table, key in wanted:
             if block in blocks and key:
-                ids = getattr(self, block).get(key, ())
+                ids = getattr(self, table).get(key, ())
                 if max_block is None or len(ids) <= max_block:
                     out.update(ids)
         return out

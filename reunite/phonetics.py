@@ -85,8 +85,16 @@ class Folder:
         object.__setattr__(self, "_ini", maps["initial"])
         # longest finals first, so iang is tried before ang
         object.__setattr__(self, "_fin", dict(sorted(maps["final"].items(), key=lambda kv: -len(kv[0]))))
+        object.__setattr__(self, "_memo", {})  # syllable -> folded: there are only ~400 syllables
 
     def fold(self, s: str) -> str:
+        memo = self._memo  # type: ignore[attr-defined]
+        if s in memo:
+            return memo[s]
+        memo[s] = out = self._fold(s)
+        return out
+
+    def _fold(self, s: str) -> str:
         s = self._syl.get(s, s)  # type: ignore[attr-defined]
         ini, fin = split_syllable(s)
         ini = self._ini.get(ini, ini)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import product
 
 from reunite.names import Name, group_from_accent, parse_name
@@ -26,8 +27,11 @@ class NameKeys:
     fold_key: str  # whole name under every merger at once (one key per surname reading, ";"-separated)
     surname_key: str  # folded surname + folded first given syllable
     given_key: str  # folded given name (or nickname core) alone
+    last_key: str = ""  # folded last syllable of the given name: where a nickname core (小花 -> 花) is found
+    whole_key: str = ""  # folded syllables of the whole name: a name heard alone may be the other's given name
 
 
+@lru_cache(maxsize=500_000)
 def name_keys(name: Name) -> NameKeys:
     f = folder(ALL_RULES)
     sur = tuple(r[0] for r in name.surname_readings)
@@ -42,6 +46,8 @@ def name_keys(name: Name) -> NameKeys:
         fold_key=";".join(dict.fromkeys(f.key(v + name.given_py) for v in variants)) if not name.nickname else "",
         surname_key=(f.key(sur) + "|" + (f.fold(name.given_py[0]) if name.given_py else "")) if sur else "",
         given_key=f.key(given) if given else "",
+        last_key=f.fold(name.given_py[-1]) if name.given_py else "",
+        whole_key=f.key(syllables(name.norm)) if len(name.norm) <= 3 else "",
     )
 
 

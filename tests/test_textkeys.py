@@ -44,7 +44,7 @@ def test_blocking_finds_every_pair_that_all_pairs_comparison_finds():
     heard = [rng.choice(sur) + "".join(rng.choice(giv) for _ in range(rng.choice((1, 2)))) for _ in range(40)]
     groups = [None, "西南官话", "吴语", "湘语", "粤语"]
     parsed = [parse_name(n) for n in registered]
-    index = NameIndex.build((i, name_keys(p)) for i, p in enumerate(parsed))
+    index = NameIndex.build((i, name_keys(p), p.norm) for i, p in enumerate(parsed))
     cutoff = LEVELS.index("fuzzy")
     for h in heard:
         hp = parse_name(h)
@@ -53,3 +53,5 @@ def test_blocking_finds_every_pair_that_all_pairs_comparison_finds():
             blocked = index.lookup(name_keys(hp), blocks=("full",))
             found = {i for i in blocked if LEVELS.index(compare_names(hp, parsed[i], g).level) <= cutoff}
             assert truth == found, (h, g)
+            grouped = index.lookup_names(name_keys(hp))
+            assert {i for ids in grouped.values() for i in ids} == blocked
