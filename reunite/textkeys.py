@@ -31,24 +31,53 @@ class NameKeys:
     whole_key: str = ""  # folded syllables of the whole name: a name heard alone may be the other's given name
 
 
-@lru_cache(maxsize=500_000)
 def name_keys(name: Name) -> NameKeys:
-    f = folder(ALL_RULES)
-    sur = tuple(r[0] for r in name.surname_readings)
-    variants = [tuple(p) for p in product(*name.surname_readings)] if name.surname_readings else [()]
-    given = name.given_py or (syllables(name.core) if name.core else ())
+    fold = _coarse().fold
+    given = [fold(x) for x in name.given_py]
+    sur_options = [[fold(r) for r in rs] for rs in name.surname_readings]
+    sur = " ".join(o[0] for o in sur_options)
+    if name.nickname:
+        full = ""
+    elif all(len(o) == 1 for o in sur_options):
+        full = " ".join([*(o[0] for o in sur_options), *given])
+    else:
+        full = ";".join(dict.fromkeys(" ".join([*v, *given]) for v in product(*sur_options)))
+    core = [fold(x) for x in syllables(name.core)] if name.nickname and name.core else []
+    if len(name.norm) > 3:
+        whole = ""
+    elif name.nickname or not full:
+        whole = " ".join(fold(x) for x in syllables(name.norm))
+    else:
+        whole = full.split(";")[0]
     return NameKeys(
         surname=name.surname,
         given=name.given,
         nickname=name.nickname,
         core=name.core,
-        pinyin=" ".join(sur + name.given_py),
-        fold_key=";".join(dict.fromkeys(f.key(v + name.given_py) for v in variants)) if not name.nickname else "",
-        surname_key=(f.key(sur) + "|" + (f.fold(name.given_py[0]) if name.given_py else "")) if sur else "",
-        given_key=f.key(given) if given else "",
-        last_key=f.fold(name.given_py[-1]) if name.given_py else "",
-        whole_key=f.key(syllables(name.norm)) if len(name.norm) <= 3 else "",
+        pinyin=" ".join([*(r[0] for r in name.surname_readings), *name.given_py]),
+        fold_key=full,
+        surname_key=f"{sur}|{given[0] if given else ''}" if sur else "",
+        given_key=" ".join(given or core),
+        last_key=given[-1] if given else "",
+        whole_key=whole,
     )
+
+
+@lru_cache(maxsize=500_000)
+def keys_for_text(text: str) -> NameKeys | None:
+    """Keys of a name as written (cached by the text: names repeat, 王伟 thousands of times)."""
+    parsed = parse_name(text)
+    return None if parsed is None else name_keys(parsed)
+
+
+_COARSE = None
+
+
+def _coarse():
+    global _COARSE
+    if _COARSE is None:
+        _COARSE = folder(ALL_RULES)
+    return _COARSE
 
 
 def compute_name_keys(store: Store, on_progress: Callable[[int, int], None] | None = None) -> int:
@@ -58,10 +87,9 @@ def compute_name_keys(store: Store, on_progress: Callable[[int, int], None] | No
     ).fetchall()
     batch = []
     for i, (name_id, text) in enumerate(rows, 1):
-        parsed = parse_name(text)
-        if parsed is None:
+        k = keys_for_text(text)
+        if k is None:
             continue
-        k = name_keys(parsed)
         batch.append(
             (name_id, k.surname, k.given, int(k.nickname), k.core, k.pinyin, k.fold_key, k.surname_key, k.given_key)
         )
