@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -162,7 +163,11 @@ def _print_status(console: Console, st: dict) -> None:
         f"missing {iv['n_missing']}, residents {iv['n_residents']}",
     )
     t.add_row("faces flagged", f"{st['faces_flagged_for_review']} photo(s) with several faces (subject = largest)")
-    t.add_row("last job", str(st["last_job"] or "none"))
+    lj = st["last_job"]
+    t.add_row(
+        "last job",
+        "none" if not lj else f"{lj['id']} ({lj['mode']}, {lj['status']}) {lj['started_at']}: {lj['counts']}",
+    )
     last = st["last_ingest"]
     t.add_row(
         "last ingest",
@@ -378,6 +383,204 @@ def resolve_place(
             c.console.print(f"{i}. {h.describe()}", highlight=False)
 
     run(ctx, go)
+
+
+@app.command()
+def match(
+    ctx: typer.Context,
+    resident: Annotated[list[str] | None, typer.Option(help="Resident id (source:id or id); repeatable.")] = None,
+    missing: Annotated[list[str] | None, typer.Option(help="Missing-person id, matched against residents.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every resident in care.")] = False,
+    new: Annotated[bool, typer.Option("--new", help="Only what changed since the last job.")] = False,
+    top_k: Annotated[int, typer.Option("--top-k", help="Candidates kept per person.")] = 20,
+    min_weight: Annotated[float | None, typer.Option("--min-weight", help="Drop candidates below this weight.")] = None,
+    bound: Annotated[int, typer.Option(help="Most candidates scored per person.")] = 3000,
+    home: Home = None,
+) -> None:
+    """Run a match job: candidates, comparison, Fellegi-Sunter scores; stores ranked, explained lists."""
+    from reunite.jobs import resolve_ids, run_match
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, mids = resolve_ids(store, resident or [], missing or [])
+            mode = "new" if new else "all" if all_ or not (rids or mids) else "ids"
+            with progress_bar(c, "match") as update:
+                res = run_match(
+                    store, mode, rids, mids, top_k=top_k, min_weight=min_weight, bound=bound, on_progress=update
+                )
+        c.say(
+            f"job {res.job_id} ({res.mode}): {res.residents} resident(s), {res.missing} missing record(s); "
+            f"{res.candidates_scored} pairs scored, {res.stored} candidates stored; candidate bound hit "
+            f"{res.bound_hits} time(s); {res.timings.get('total_s', 0):.1f}s"
+        )
+
+    run(ctx, go, home)
+
+
+@app.command()
+def candidates(
+    ctx: typer.Context,
+    job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
+    resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
+    missing: Annotated[list[str] | None, typer.Option(help="Only this missing-person record; repeatable.")] = None,
+    include_rejected: Annotated[bool, typer.Option("--include-rejected", help="Show rejected pairs too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+) -> None:
+    """List a job's ranked candidates with weight, probability and the evidence that drove them."""
+    from reunite.jobs import list_candidates, resolve_ids
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, mids = resolve_ids(store, resident or [], missing or [])
+            rows = list_candidates(store, job, rids, mids, include_rejected)
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+            return
+        if not rows:
+            c.console.print("no candidates")
+        for r in rows:
+            top = sorted((t for t in r["terms"] if t["term"] != "prior"), key=lambda t: -abs(t["weight"]))[:3]
+            why = "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
+            flag = " [registry: wandered before]" if r["registry"] else ""
+            dec = f" ({r['decision']})" if r["decision"] else ""
+            c.console.print(
+                f"{r['resident']['id']} ~ {r['missing']['id']}  #{r['rank']}  weight {r['weight']:+.1f}"
+                f"  p={r['probability']:.3f}{flag}{dec}  {why}",
+                highlight=False,
+            )
+
+    run(ctx, go, home)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    resident: Annotated[str, typer.Argument(help="Resident id (source:id or id).")],
+    missing: Annotated[str, typer.Argument(help="Missing-person id.")],
+    home: Home = None,
+) -> None:
+    """The waterfall of one pair: each term, its level, m and u, its weight and the running total."""
+    from reunite.jobs import explain_pair, resolve_ids
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, mids = resolve_ids(store, [resident], [missing])
+            s, params = explain_pair(store, rids[0], mids[0])
+        t = Table(show_header=True, header_style="bold")
+        for col in ("term", "level", "m", "u", "weight", "total", "detail"):
+            t.add_column(col)
+        total = 0.0
+        for term in s.terms:
+            total += term.weight
+            t.add_row(
+                term.term,
+                term.level,
+                "" if term.m is None else f"{term.m:.3g}",
+                "" if term.u is None else f"{term.u:.3g}",
+                f"{term.weight:+.2f}",
+                f"{total:+.2f}",
+                term.detail,
+            )
+        c.console.print(t)
+        c.console.print(f"match weight {s.weight:+.2f}, probability {s.probability:.4f} (parameters {params.version})")
+
+    run(ctx, go, home)
+
+
+@app.command()
+def params(
+    ctx: typer.Context,
+    reestimate: Annotated[
+        bool, typer.Option("--reestimate", help="Estimate u again from random pairs (and m from confirmed decisions).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+) -> None:
+    """Show the scoring parameters: m, u and weight of every level of every term, and the prior."""
+    from reunite.jobs import current_params, estimate_params
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            p = estimate_params(store) if reestimate else current_params(store)
+        if as_json:
+            typer.echo(json.dumps(p.to_json(), ensure_ascii=False, indent=1))
+            return
+        c.console.print(
+            f"{p.version}: prior {p.prior_weight:+.2f} ({p.n_missing} open records); u from "
+            f"{p.u_sample_pairs} random pairs; m from {p.m_confirmed_pairs or 'documented priors'}"
+            f"{' confirmed pairs' if p.m_confirmed_pairs else ''}"
+        )
+        t = Table(show_header=True, header_style="bold")
+        for col in ("term", "level", "m", "u", "weight"):
+            t.add_column(col)
+        for term, levels in p.m.items():
+            for level, m in levels.items():
+                t.add_row(term, level, f"{m:.3g}", f"{p.u[term][level]:.3g}", f"{p.weight(term, level):+.2f}")
+        t.add_row("face", "calibrated", "", "", "log2 LR of the photo distance (reunite calibrate-faces)")
+        c.console.print(t)
+
+    run(ctx, go, home)
+
+
+@app.command()
+def review(
+    ctx: typer.Context,
+    resident: Annotated[str, typer.Argument(help="Resident id.")],
+    missing: Annotated[str, typer.Argument(help="Missing-person id.")],
+    decision: Annotated[str, typer.Option(help="rejected | referred | confirmed | reunited")],
+    note: Annotated[str | None, typer.Option(help="Free text for the record.")] = None,
+    home: Home = None,
+) -> None:
+    """Record a decision on a pair (append-only). A rejected pair is hidden from later candidate lists."""
+    from reunite.jobs import record_decision, resolve_ids
+    from reunite.store import Store
+
+    if decision not in ("rejected", "referred", "confirmed", "reunited"):
+        raise typer.BadParameter("one of rejected, referred, confirmed, reunited", param_hint="--decision")
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, mids = resolve_ids(store, [resident], [missing])
+            record_decision(store, rids[0], mids[0], decision, note, c.by)
+        c.say(f"{resident} ~ {missing}: {decision} recorded")
+
+    run(ctx, go, home)
+
+
+@app.command()
+def nightly(
+    ctx: typer.Context,
+    workers: Annotated[int | None, typer.Option(help="Encoding processes (default: all cores).")] = None,
+    home: Home = None,
+) -> None:
+    """Cron entry: incremental index, match what changed, write new strong candidates to exports/.
+    Exit 0, or 1 when a stage failed (see the log line of that stage)."""
+    from reunite.nightly import run_nightly
+    from reunite.store import Store
+
+    def go(c: Ctx) -> int:
+        ws = c.workspace()
+        ws.logs.mkdir(exist_ok=True)
+        with Store.open(ws) as store, open(ws.logs / "nightly.log", "a", encoding="utf-8") as logfile:
+
+            def log(line: str) -> None:
+                logfile.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+                logfile.flush()
+                c.say(line)
+
+            res = run_nightly(store, log, workers=workers)
+        if res.alerts_path:
+            c.say(f"{res.alerts} new alert(s) written to {res.alerts_path}")
+        return 0 if res.ok else 1
+
+    code = run(ctx, go, home)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

@@ -167,17 +167,17 @@ MIGRATIONS: list[str] = [
     CREATE TABLE photo_deletions (photo_id INTEGER NOT NULL, deleted_at TEXT NOT NULL);
     CREATE INDEX photo_deletions_at ON photo_deletions (deleted_at);
     CREATE TRIGGER photos_deleted AFTER DELETE ON photos BEGIN
-        INSERT INTO photo_deletions (photo_id, deleted_at) VALUES (OLD.id, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+        INSERT INTO photo_deletions (photo_id, deleted_at) VALUES (OLD.id, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));
     END;
     CREATE INDEX photos_created ON photos (created_at);
     CREATE INDEX faces_created ON faces (created_at);
     CREATE INDEX residents_updated ON residents (updated_at);
     CREATE INDEX missing_updated ON missing_persons (updated_at);
     CREATE TRIGGER residents_status_stamp AFTER UPDATE OF status ON residents BEGIN
-        UPDATE residents SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+        UPDATE residents SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;
     END;
     CREATE TRIGGER missing_status_stamp AFTER UPDATE OF status ON missing_persons BEGIN
-        UPDATE missing_persons SET updated_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now') WHERE id = NEW.id;
+        UPDATE missing_persons SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = NEW.id;
     END;
     """,
     # 3: text keys, computed once per name and per record place, compared without re-parsing.
@@ -191,7 +191,9 @@ MIGRATIONS: list[str] = [
         pinyin TEXT NOT NULL,
         fold_key TEXT NOT NULL,
         surname_key TEXT NOT NULL,
-        given_key TEXT NOT NULL
+        given_key TEXT NOT NULL,
+        last_key TEXT NOT NULL,
+        whole_key TEXT NOT NULL
     );
     CREATE INDEX name_keys_fold ON name_keys (fold_key);
     CREATE INDEX name_keys_surname ON name_keys (surname_key);
@@ -212,6 +214,61 @@ MIGRATIONS: list[str] = [
     CREATE INDEX place_keys_resident ON place_keys (resident_id);
     CREATE INDEX place_keys_missing ON place_keys (missing_id);
     CREATE INDEX place_keys_code ON place_keys (code);
+    """,
+    # 4: match jobs, their ranked candidates with per-term weights, review decisions, nightly alerts.
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        mode TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+        params_version TEXT NOT NULL,
+        index_version TEXT,
+        calibration_version TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        args TEXT NOT NULL,
+        counts TEXT,
+        timings TEXT
+    );
+    CREATE TABLE candidates (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('resident', 'missing')),
+        rank INTEGER NOT NULL,
+        weight REAL NOT NULL,
+        probability REAL NOT NULL,
+        registry INTEGER NOT NULL DEFAULT 0,
+        sources TEXT NOT NULL,
+        terms TEXT NOT NULL,
+        UNIQUE (job_id, direction, resident_id, missing_id)
+    );
+    CREATE INDEX candidates_resident ON candidates (resident_id);
+    CREATE INDEX candidates_missing ON candidates (missing_id);
+    CREATE TABLE decisions (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        decision TEXT NOT NULL CHECK (decision IN ('rejected', 'referred', 'confirmed', 'reunited')),
+        note TEXT,
+        by TEXT NOT NULL,
+        at TEXT NOT NULL,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL
+    );
+    CREATE INDEX decisions_pair ON decisions (resident_id, missing_id);
+    CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+        BEGIN SELECT RAISE(ABORT, 'decisions are append-only history'); END;
+    CREATE TABLE alerts (
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        weight REAL NOT NULL,
+        exported_to TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (resident_id, missing_id)
+    );
     """,
 ]
 

@@ -60,6 +60,8 @@ def _raw_hits(text: str, g: Gazetteer, group: str | None) -> list[tuple[str, str
     covered = [False] * n
     for length in range(min(n, 12), 1, -1):
         for i in range(0, n - length + 1):
+            if all(covered[i : i + length]):
+                continue  # inside a longer name already read (南市 inside 济南市)
             span = text[i : i + length]
             for table, how in ((g.by_name, "exact"), (g.by_short, "short"), (g.historical, "historical")):
                 for code in table.get(span, ()):
@@ -187,16 +189,23 @@ def _depth_of(code: str) -> int:
     return 1 if code[2:] == "0000" else 2 if code[4:] == "00" else 3
 
 
+def _plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
+    """Readings worth comparing: above the floor and within 0.3 of the best reading."""
+    if not hits:
+        return []
+    top = max(h.confidence for h in hits)
+    return [h for h in hits if h.confidence >= max(floor, top - 0.3)]
+
+
 def compare_places(
     a: list[PlaceHit],
     b: list[PlaceHit],
     accent_group: str | None = None,
     hometown_group: str | None = None,
-    min_confidence: float = 0.25,
+    min_confidence: float = 0.4,
 ) -> PlaceMatch:
     """The best shared level over every pair of readings (a reading only counts to its own depth)."""
-    a = [h for h in a if h.confidence >= min_confidence]
-    b = [h for h in b if h.confidence >= min_confidence]
+    a, b = _plausible(a, min_confidence), _plausible(b, min_confidence)
     best: PlaceMatch | None = None
     best_depth = 0
     for x in a:

@@ -49,7 +49,8 @@ _OWNER = {"missing": ("missing_persons", "missing_id"), "residents": ("residents
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC with milliseconds, as SQLite's strftime('%Y-%m-%dT%H:%M:%fZ'): change detection compares these."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def current_actor() -> str:
@@ -399,6 +400,10 @@ class Store:
         def grouped(sql: str) -> dict[str, int]:
             return {str(k): int(v) for k, v in q(sql).fetchall()}
 
+        job = q(
+            "SELECT id, mode, status, started_at, finished_at, counts FROM jobs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        last_job = dict(job) if job else None
         last = q("SELECT * FROM ingests ORDER BY id DESC LIMIT 1").fetchone()
         build = q(
             "SELECT version, mode, n_missing, n_residents, created_at FROM index_builds ORDER BY id DESC LIMIT 1"
@@ -419,7 +424,7 @@ class Store:
             "photo_problems": failed,
             "faces_flagged_for_review": q("SELECT COUNT(*) FROM faces WHERE review = 1").fetchone()[0],
             "index_version": dict(build) if build else None,
-            "last_job": None,
+            "last_job": last_job,
             "last_ingest": dict(last) if last else None,
         }
 

@@ -91,12 +91,24 @@ def compute_name_keys(store: Store, on_progress: Callable[[int, int], None] | No
         if k is None:
             continue
         batch.append(
-            (name_id, k.surname, k.given, int(k.nickname), k.core, k.pinyin, k.fold_key, k.surname_key, k.given_key)
+            (
+                name_id,
+                k.surname,
+                k.given,
+                int(k.nickname),
+                k.core,
+                k.pinyin,
+                k.fold_key,
+                k.surname_key,
+                k.given_key,
+                k.last_key,
+                k.whole_key,
+            )
         )
         if on_progress and i % 1000 == 0:
             on_progress(i, len(rows))
     with store.transaction():
-        store.conn.executemany("INSERT INTO name_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
+        store.conn.executemany("INSERT INTO name_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
     return len(batch)
 
 

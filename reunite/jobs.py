@@ -1,0 +1,357 @@
+"""Match jobs: candidates -> comparison vectors -> Fellegi-Sunter scores -> ranked, explained lists.
+
+A job is recorded with its parameters, index and calibration versions, code version, counts and timings.
+Residents are processed in batches whose memory does not grow with the number of residents (the same
+batches can later go to a distributed engine). `--new` matches only what changed since the last job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from reunite import __version__
+from reunite.calibration import Calibration, workspace_calibration
+from reunite.candidates import build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.compare import comparison_vector
+from reunite.errors import NotFoundError
+from reunite.index import current_version, read_manifest
+from reunite.names import surname_table
+from reunite.scoring import Params, load_params, make_params, sample_pairs, save_params, score, surname_of
+from reunite.store import Store, now_iso
+from reunite.views import load_missing, load_residents
+
+DEFAULT_BOUND = 3000
+ALERT_WEIGHT = 10.0  # new candidates above this are written out by `reunite nightly`
+
+
+@dataclass
+class JobResult:
+    job_id: int
+    mode: str
+    residents: int = 0
+    missing: int = 0
+    candidates_scored: int = 0
+    stored: int = 0
+    bound_hits: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def settings_key_in_use(store: Store) -> str | None:
+    manifest = read_manifest(store.workspace) if store.workspace else None
+    return manifest["settings"] if manifest else None
+
+
+def params_dir(store: Store):
+    return store.workspace.root / "params" if store.workspace else None
+
+
+def estimate_params(store: Store, n_pairs: int = 3000, seed: int = 0) -> Params:
+    """u from random (resident, missing) pairs of this workspace; m from priors or confirmed decisions."""
+    cal = workspace_calibration(store.workspace.root if store.workspace else None)
+    res_ids = [r[0] for r in store.conn.execute("SELECT id FROM residents")]
+    mis_ids = [r[0] for r in store.conn.execute("SELECT id FROM missing_persons WHERE status = 'open'")]
+    pairs = sample_pairs(res_ids, mis_ids, min(n_pairs, len(res_ids) * len(mis_ids)), seed)
+    confirmed = [
+        (r[0], r[1])
+        for r in store.conn.execute(
+            "SELECT resident_id, missing_id FROM decisions WHERE decision IN ('confirmed', 'reunited')"
+        )
+    ]
+    rv = load_residents(store, [a for a, _ in pairs + confirmed], None)
+    mv = load_missing(store, [b for _, b in pairs + confirmed], None)
+
+    def levels(a: int, b: int) -> dict[str, str]:
+        return {lv.term: lv.level for lv in comparison_vector(rv[a], mv[b], cal) if lv.llr is None}
+
+    table, _ = surname_table()
+    mean_share = sum(v * v for v in table.values()) / sum(table.values())  # chance two random people share one
+    params = make_params(
+        len(mis_ids),
+        [levels(a, b) for a, b in pairs if a in rv and b in mv],
+        [levels(a, b) for a, b in confirmed if a in rv and b in mv],
+        round(mean_share, 6),
+    )
+    if store.workspace is not None:
+        save_params(params, params_dir(store))
+    return params
+
+
+def current_params(store: Store) -> Params:
+    folder = params_dir(store)
+    params = load_params(folder) if folder else None
+    return params or estimate_params(store)
+
+
+def _changed_since(store: Store, table: str, owner: str, since: str) -> list[int]:
+    sql = (
+        f"SELECT id FROM {table} WHERE updated_at >= ? UNION SELECT {owner} FROM photos WHERE created_at >= ?"
+        f" AND {owner} IS NOT NULL"
+    )
+    return sorted({r[0] for r in store.conn.execute(sql, (since, since))})
+
+
+def select_targets(
+    store: Store, mode: str, resident_ids: list[int], missing_ids: list[int]
+) -> tuple[list[int], list[int]]:
+    if mode == "all":
+        res = [r[0] for r in store.conn.execute("SELECT id FROM residents WHERE status = 'in_care' ORDER BY id")]
+        return res, []
+    if mode == "new":
+        last = store.conn.execute(
+            "SELECT started_at FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        if last is None:
+            return select_targets(store, "all", [], [])
+        since = last[0]
+        res = [i for i in _changed_since(store, "residents", "resident_id", since)]
+        mis = [i for i in _changed_since(store, "missing_persons", "missing_id", since)]
+        active_r = {r[0] for r in store.conn.execute("SELECT id FROM residents WHERE status = 'in_care'")}
+        active_m = {r[0] for r in store.conn.execute("SELECT id FROM missing_persons WHERE status = 'open'")}
+        return [i for i in res if i in active_r], [i for i in mis if i in active_m]
+    return resident_ids, missing_ids
+
+
+def resolve_ids(store: Store, residents: list[str], missing: list[str]) -> tuple[list[int], list[int]]:
+    """External ids (optionally source:id) -> internal ids, or NotFoundError naming the first unknown."""
+    out_r, out_m = [], []
+    for ext, table, out in ((residents, "residents", out_r), (missing, "missing_persons", out_m)):
+        for x in ext:
+            src, _, eid = x.rpartition(":")
+            sql = f"SELECT id FROM {table} WHERE external_id = ?" + (" AND source = ?" if src else "")
+            rows = store.conn.execute(sql, (eid, src) if src else (eid,)).fetchall()
+            if not rows:
+                raise NotFoundError(f"no {'resident' if table == 'residents' else 'missing-person record'} {x!r}")
+            out.extend(r[0] for r in rows)
+    return out_r, out_m
+
+
+def run_match(
+    store: Store,
+    mode: str = "all",
+    resident_ids: list[int] | None = None,
+    missing_ids: list[int] | None = None,
+    top_k: int = 20,
+    min_weight: float | None = None,
+    bound: int = DEFAULT_BOUND,
+    batch_size: int = 200,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> JobResult:
+    """Run one job and store its ranked candidates (both directions as asked)."""
+    t_start = time.perf_counter()
+    key = settings_key_in_use(store)
+    cal: Calibration = workspace_calibration(store.workspace.root if store.workspace else None)
+    params = current_params(store)
+    targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
+    args = {
+        "mode": mode,
+        "residents": targets_r[:50],
+        "missing": targets_m[:50],
+        "top_k": top_k,
+        "min_weight": min_weight,
+        "bound": bound,
+    }
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT INTO jobs (mode, started_at, status, params_version, index_version, calibration_version,"
+            " code_version, args) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+            (
+                mode,
+                now_iso(),
+                params.version,
+                current_version(store.workspace) if store.workspace else None,
+                cal.version,
+                __version__,
+                json.dumps(args),
+            ),
+        )
+        job_id = int(cur.lastrowid)
+    result = JobResult(job_id, mode, residents=len(targets_r), missing=len(targets_m))
+    try:
+        t0 = time.perf_counter()
+        miss_blocks = build_blocks(store, "missing", key) if targets_r else None
+        res_blocks = build_blocks(store, "residents", key) if targets_m else None
+        result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
+        total = len(targets_r) + len(targets_m)
+        done = 0
+        for direction, targets in (("resident", targets_r), ("missing", targets_m)):
+            for start in range(0, len(targets), batch_size):
+                batch = targets[start : start + batch_size]
+                rows = _score_batch(
+                    store,
+                    direction,
+                    batch,
+                    miss_blocks if direction == "resident" else res_blocks,
+                    key,
+                    cal,
+                    params,
+                    bound,
+                    top_k,
+                    min_weight,
+                    result,
+                )
+                with store.transaction():
+                    store.conn.executemany(
+                        "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
+                        " probability, registry, sources, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(job_id, *row) for row in rows],
+                    )
+                result.stored += len(rows)
+                done += len(batch)
+                if on_progress:
+                    on_progress(done, total)
+        result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
+        with store.transaction():
+            store.conn.execute(
+                "UPDATE jobs SET status = 'done', finished_at = ?, counts = ?, timings = ? WHERE id = ?",
+                (
+                    now_iso(),
+                    json.dumps(
+                        {
+                            k: getattr(result, k)
+                            for k in ("residents", "missing", "candidates_scored", "stored", "bound_hits")
+                        }
+                    ),
+                    json.dumps(result.timings),
+                    job_id,
+                ),
+            )
+            store.audit(
+                "match",
+                subject=f"job {job_id}",
+                detail={"mode": mode, "stored": result.stored, "residents": result.residents},
+            )
+    except BaseException:
+        with store.transaction():
+            store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
+        raise
+    return result
+
+
+def _score_batch(store, direction, batch, blocks, key, cal, params, bound, top_k, min_weight, result) -> list[tuple]:
+    if direction == "resident":
+        selves = load_residents(store, batch, key)
+        found = {i: candidates_for_resident(selves[i], blocks, bound) for i in batch if i in selves}
+        others = load_missing(store, [c for f in found.values() for c in f.ids], key)
+    else:
+        selves = load_missing(store, batch, key)
+        found = {i: candidates_for_missing(selves[i], blocks, bound) for i in batch if i in selves}
+        others = load_residents(store, [c for f in found.values() for c in f.ids], key)
+    rows = []
+    for i, f in found.items():
+        result.bound_hits += int(f.bound_hit)
+        scored = []
+        for c, sources in f.ids.items():
+            r, m = (selves[i], others[c]) if direction == "resident" else (others[c], selves[i])
+            if m.from_resident_id == r.id:
+                continue  # a returned resident's own registry entry
+            s = score(comparison_vector(r, m, cal), params, surname_of(m.names))
+            result.candidates_scored += 1
+            if min_weight is None or s.weight >= min_weight:
+                scored.append((r, m, s, sources))
+        # registry entries (a person who wandered again) first when they hit, then by weight
+        scored.sort(key=lambda x: (-(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT), -x[2].weight))
+        for rank, (r, m, s, sources) in enumerate(scored[:top_k], start=1):
+            rows.append(
+                (
+                    r.id,
+                    m.id,
+                    direction,
+                    rank,
+                    s.weight,
+                    s.probability,
+                    int(m.kind != "missing"),
+                    ",".join(sorted(sources)),
+                    s.terms_json(),
+                )
+            )
+    return rows
+
+
+def list_candidates(
+    store: Store,
+    job_id: int | None = None,
+    resident_ids: list[int] | None = None,
+    missing_ids: list[int] | None = None,
+    include_rejected: bool = False,
+) -> list[dict]:
+    """Candidates of a job (default: the latest done job), rejected pairs hidden unless asked."""
+    if job_id is None:
+        row = store.conn.execute("SELECT id FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
+        if row is None:
+            raise NotFoundError("no match job has run yet: run `reunite match --all`")
+        job_id = row[0]
+    sql = (
+        "SELECT c.*, r.external_id AS resident_ext, r.source AS resident_source, m.external_id AS missing_ext,"
+        " m.source AS missing_source, m.kind AS kind,"
+        " (SELECT decision FROM decisions d WHERE d.resident_id = c.resident_id AND d.missing_id = c.missing_id"
+        "  ORDER BY d.id DESC LIMIT 1) AS decision"
+        " FROM candidates c JOIN residents r ON r.id = c.resident_id JOIN missing_persons m ON m.id = c.missing_id"
+        " WHERE c.job_id = ?"
+    )
+    args: list = [job_id]
+    if resident_ids:
+        sql += f" AND c.resident_id IN ({', '.join('?' for _ in resident_ids)})"
+        args += resident_ids
+    if missing_ids:
+        sql += f" AND c.missing_id IN ({', '.join('?' for _ in missing_ids)})"
+        args += missing_ids
+    sql += " ORDER BY c.direction, c.resident_id, c.missing_id, c.rank"
+    out = []
+    for r in store.conn.execute(sql, args):
+        if r["decision"] == "rejected" and not include_rejected:
+            continue
+        out.append(
+            {
+                "job": job_id,
+                "direction": r["direction"],
+                "rank": r["rank"],
+                "weight": r["weight"],
+                "probability": r["probability"],
+                "registry": bool(r["registry"]),
+                "kind": r["kind"],
+                "resident": {"source": r["resident_source"], "id": r["resident_ext"]},
+                "missing": {"source": r["missing_source"], "id": r["missing_ext"]},
+                "sources": r["sources"].split(","),
+                "decision": r["decision"],
+                "terms": json.loads(r["terms"]),
+            }
+        )
+    out.sort(
+        key=lambda x: (
+            x["direction"],
+            x["resident"]["id"] if x["direction"] == "resident" else x["missing"]["id"],
+            x["rank"],
+        )
+    )
+    return out
+
+
+def explain_pair(store: Store, resident_id: int, missing_id: int) -> list:
+    """The waterfall of one pair, computed now with the current parameters (each term and its weight)."""
+    key = settings_key_in_use(store)
+    cal = workspace_calibration(store.workspace.root if store.workspace else None)
+    params = current_params(store)
+    r = load_residents(store, [resident_id], key)[resident_id]
+    m = load_missing(store, [missing_id], key)[missing_id]
+    return score(comparison_vector(r, m, cal), params, surname_of(m.names)), params
+
+
+def record_decision(
+    store: Store, resident_id: int, missing_id: int, decision: str, note: str | None, by: str | None
+) -> None:
+    """Append a review decision. Confirming closes the record and returns the resident (who becomes a
+    returned-person registry entry)."""
+    from reunite.store import current_actor
+
+    with store.transaction():
+        store.conn.execute(
+            "INSERT INTO decisions (resident_id, missing_id, decision, note, by, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (resident_id, missing_id, decision, note, by or current_actor(), now_iso()),
+        )
+        if decision in ("confirmed", "reunited"):
+            store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE id = ?", (missing_id,))
+            store.set_resident_status(resident_id, "returned")
+        store.audit("review", subject=f"{resident_id}~{missing_id}", actor=by, detail={"decision": decision})

@@ -1,0 +1,126 @@
+"""What the comparison stage reads about a record, loaded in bulk from the store (names, place readings,
+face encodings), so comparisons never touch the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite.places import PlaceHit
+from reunite.store import Store
+
+
+@dataclass
+class ResidentView:
+    id: int
+    external_id: str
+    source: str
+    gender: str | None
+    age_min: int | None
+    age_max: int | None
+    height_cm: float | None
+    accent: str | None
+    found_date: str | None
+    features: str | None
+    names: list[str] = field(default_factory=list)
+    places: list[PlaceHit] = field(default_factory=list)
+    faces: list[tuple[int, np.ndarray]] = field(default_factory=list)
+
+
+@dataclass
+class MissingView:
+    id: int
+    external_id: str
+    source: str
+    kind: str
+    gender: str | None
+    birth_year: int | None
+    height_cm: float | None
+    dialect: str | None
+    missing_date: str | None
+    features: str | None
+    from_resident_id: int | None = None
+    names: list[str] = field(default_factory=list)
+    places: list[PlaceHit] = field(default_factory=list)
+    faces: list[tuple[int, np.ndarray, int | None]] = field(default_factory=list)  # photo id, vector, year taken
+
+    @property
+    def hometown_code(self) -> str | None:
+        """The registered region (ID number) or else the best reading of the hometown."""
+        for p in self.places:
+            if p.span in ("id_region", "hometown"):
+                return p.code
+        return None
+
+
+def _chunks(ids: list[int], n: int = 500):
+    for i in range(0, len(ids), n):
+        yield ids[i : i + n]
+
+
+def load_residents(store: Store, ids: list[int], settings_key: str | None) -> dict[int, ResidentView]:
+    out: dict[int, ResidentView] = {}
+    for part in _chunks(sorted(set(ids))):
+        marks = ", ".join("?" for _ in part)
+        for r in store.conn.execute(f"SELECT * FROM residents WHERE id IN ({marks})", part):
+            out[r["id"]] = ResidentView(
+                r["id"],
+                r["external_id"],
+                r["source"],
+                r["gender"],
+                r["age_min"],
+                r["age_max"],
+                r["height_cm"],
+                r["accent"],
+                r["found_date"],
+                r["features"],
+            )
+        _attach(store, out, part, "resident_id", settings_key)
+    return out
+
+
+def load_missing(store: Store, ids: list[int], settings_key: str | None) -> dict[int, MissingView]:
+    out: dict[int, MissingView] = {}
+    for part in _chunks(sorted(set(ids))):
+        marks = ", ".join("?" for _ in part)
+        for r in store.conn.execute(f"SELECT * FROM missing_persons WHERE id IN ({marks})", part):
+            out[r["id"]] = MissingView(
+                r["id"],
+                r["external_id"],
+                r["source"],
+                r["kind"],
+                r["gender"],
+                r["birth_year"],
+                r["height_cm"],
+                r["dialect"],
+                r["missing_date"],
+                r["features"],
+                r["from_resident_id"],
+            )
+        _attach(store, out, part, "missing_id", settings_key)
+    return out
+
+
+def _attach(store: Store, views: dict, part: list[int], owner: str, settings_key: str | None) -> None:
+    marks = ", ".join("?" for _ in part)
+    for r in store.conn.execute(f"SELECT {owner} AS o, name FROM names WHERE {owner} IN ({marks}) ORDER BY id", part):
+        views[r["o"]].names.append(r["name"])
+    for r in store.conn.execute(
+        f"SELECT {owner} AS o, code, level, how, confidence, field FROM place_keys WHERE {owner} IN ({marks})"
+        " ORDER BY field = 'id_region' DESC, rank",
+        part,
+    ):
+        views[r["o"]].places.append(PlaceHit(r["code"], r["level"], r["code"], r["how"], r["field"], r["confidence"]))
+    if settings_key is None:
+        return
+    for r in store.conn.execute(
+        f"SELECT p.{owner} AS o, p.id, p.taken_year, f.encoding FROM photos p JOIN faces f ON f.sha256 = p.sha256"
+        f" AND f.settings = ? WHERE f.status = 'encoded' AND p.{owner} IN ({marks})",
+        (settings_key, *part),
+    ):
+        vec = np.frombuffer(r["encoding"], dtype="<f4")
+        if owner == "missing_id":
+            views[r["o"]].faces.append((r["id"], vec, r["taken_year"]))
+        else:
+            views[r["o"]].faces.append((r["id"], vec))
