@@ -18,8 +18,8 @@ from reunite.candidates import build_blocks, candidates_for_missing, candidates_
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.index import current_version, read_manifest
-from reunite.names import surname_table
-from reunite.scoring import Params, load_params, make_params, sample_pairs, save_params, score, surname_of
+from reunite.names import SurnameFrequencies, surname_table
+from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
 from reunite.store import Store, now_iso
 from reunite.views import load_missing, load_residents
 
@@ -144,6 +144,7 @@ def run_match(
     key = settings_key_in_use(store)
     cal: Calibration = workspace_calibration(store.workspace.root if store.workspace else None)
     params = current_params(store)
+    freqs = SurnameFrequencies.from_store(store)
     targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
     args = {
         "mode": mode,
@@ -191,6 +192,7 @@ def run_match(
                     top_k,
                     min_weight,
                     result,
+                    freqs,
                 )
                 with store.transaction():
                     store.conn.executemany(
@@ -230,7 +232,9 @@ def run_match(
     return result
 
 
-def _score_batch(store, direction, batch, blocks, key, cal, params, bound, top_k, min_weight, result) -> list[tuple]:
+def _score_batch(
+    store, direction, batch, blocks, key, cal, params, bound, top_k, min_weight, result, freqs
+) -> list[tuple]:
     if direction == "resident":
         selves = load_residents(store, batch, key)
         found = {i: candidates_for_resident(selves[i], blocks, bound) for i in batch if i in selves}
@@ -247,7 +251,7 @@ def _score_batch(store, direction, batch, blocks, key, cal, params, bound, top_k
             r, m = (selves[i], others[c]) if direction == "resident" else (others[c], selves[i])
             if m.from_resident_id == r.id:
                 continue  # a returned resident's own registry entry
-            s = score(comparison_vector(r, m, cal), params, surname_of(m.names))
+            s = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share)
             result.candidates_scored += 1
             if min_weight is None or s.weight >= min_weight:
                 scored.append((r, m, s, sources))
@@ -329,14 +333,15 @@ def list_candidates(
     return out
 
 
-def explain_pair(store: Store, resident_id: int, missing_id: int) -> list:
+def explain_pair(store: Store, resident_id: int, missing_id: int) -> tuple[Score, Params]:
     """The waterfall of one pair, computed now with the current parameters (each term and its weight)."""
     key = settings_key_in_use(store)
     cal = workspace_calibration(store.workspace.root if store.workspace else None)
     params = current_params(store)
+    freqs = SurnameFrequencies.from_store(store)
     r = load_residents(store, [resident_id], key)[resident_id]
     m = load_missing(store, [missing_id], key)[missing_id]
-    return score(comparison_vector(r, m, cal), params, surname_of(m.names)), params
+    return score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share), params
 
 
 def record_decision(

@@ -372,3 +372,27 @@ def latin_similarity(a: str, b: str) -> float:
     from rapidfuzz import fuzz
 
     return fuzz.token_sort_ratio(a.lower(), b.lower())
+
+
+@dataclass
+class SurnameFrequencies:
+    """Surname shares from the records themselves, with the population table as a prior worth
+    `prior_weight` records: a workspace full of 王 makes 王 weaker evidence still."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    total: int = 0
+    prior_weight: float = 1000.0
+
+    def share(self, surname: str) -> float:
+        return (self.counts.get(surname, 0) + self.prior_weight * surname_share(surname)) / (
+            self.total + self.prior_weight
+        )
+
+    @classmethod
+    def from_store(cls, store) -> SurnameFrequencies:
+        rows = store.conn.execute(
+            "SELECT k.surname, COUNT(DISTINCT n.missing_id) FROM name_keys k JOIN names n ON n.id = k.name_id"
+            " WHERE n.missing_id IS NOT NULL AND k.surname != '' GROUP BY k.surname"
+        ).fetchall()
+        counts = {s: int(c) for s, c in rows}
+        return cls(counts, sum(counts.values()))

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +214,9 @@ class Score:
         return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
 
 
-def score(levels: list[Level], params: Params, surname: str | None = None) -> Score:
+def score(
+    levels: list[Level], params: Params, surname: str | None = None, share: Callable[[str], float] = surname_share
+) -> Score:
     """Sum of term weights plus the prior; every term kept so the score explains itself."""
     terms = [Term("prior", "", params.prior_weight, f"1 in {round(2**-params.prior_weight):,} pairs")]
     for lv in levels:
@@ -223,10 +226,10 @@ def score(levels: list[Level], params: Params, surname: str | None = None) -> Sc
         w = params.weight(lv.term, lv.level)
         detail = lv.detail
         if lv.term == "name" and lv.level in TF_LEVELS and surname:
-            share = surname_share(surname)
-            adj = max(-3.0, min(3.0, math.log2(params.mean_surname_share / share)))
+            frac = share(surname)
+            adj = max(-3.0, min(3.0, math.log2(params.mean_surname_share / frac)))
             w += adj
-            detail += f"; surname {surname} {share:.2%} of people ({adj:+.1f})"
+            detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
         m = None if lv.level in NULL_LEVELS else params.m[lv.term][lv.level]
         u = None if lv.level in NULL_LEVELS else params.u[lv.term][lv.level]
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))

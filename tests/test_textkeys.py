@@ -55,3 +55,15 @@ def test_blocking_finds_every_pair_that_all_pairs_comparison_finds():
             assert truth == found, (h, g)
             grouped = index.lookup_names(name_keys(hp))
             assert {i for ids in grouped.values() for i in ids} == blocked
+
+
+def test_surname_frequencies_blend_records_with_the_population_prior(mem_store, tmp_path):
+    from reunite.names import SurnameFrequencies, surname_share
+
+    rows = "".join(f"M{i},欧阳{c}\n" for i, c in enumerate("明华强伟芳"))
+    ingest_file(mem_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名\n" + rows + "M9,王伟\n"))
+    compute_name_keys(mem_store)
+    f = SurnameFrequencies.from_store(mem_store)
+    assert f.counts == {"欧阳": 5, "王": 1} and f.total == 6
+    assert f.share("欧阳") > surname_share("欧阳")  # common here, rare in the population
+    assert abs(f.share("王") - surname_share("王")) < 0.01
