@@ -69,7 +69,12 @@ def _raw_hits(text: str, g: Gazetteer, group: str | None) -> list[tuple[str, str
                         hits.append((code, how, span, i, i + length))
                         if length >= 3:  # a two-character name may itself be a mishearing: keep listening
                             covered[i : i + length] = [True] * length
-    if n and text[0] in PROVINCE_ABBREVIATIONS and not covered[0]:
+    if (
+        n
+        and text[0] in PROVINCE_ABBREVIATIONS
+        and not covered[0]
+        and PROVINCE_ABBREVIATIONS[text[0]] + "0000" in g.units
+    ):
         hits.append((PROVINCE_ABBREVIATIONS[text[0]] + "0000", "abbreviation", text[0], 0, 1))
         covered[0] = True
     # by sound, on stretches no exact name covered

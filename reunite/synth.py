@@ -187,7 +187,12 @@ def _height(rng: random.Random, male: bool, age: int) -> int:
 
 
 def generate(
-    n_missing: int, n_residents: int, seed: int = 7, faces: Path | None = None, matched_share: float = 0.6
+    n_missing: int,
+    n_residents: int,
+    seed: int = 7,
+    faces: Path | None = None,
+    matched_share: float = 0.6,
+    drop_photo: tuple[float, float] = (0.0, 0.0),
 ) -> SynthSet:
     """A missing-person set and a resident set with known truth, deterministic from the seed."""
     rng = random.Random(seed)
@@ -294,6 +299,13 @@ def generate(
         )
         residents.append(_resident_from(stranger, rng, g, prefectures))
     rng.shuffle(residents)
+    drop = random.Random(seed + 1)  # separate stream: the same seed gives the same people with or without drops
+    for row, _ in residents:
+        if row[-1] and drop.random() < drop_photo[0]:
+            row[-1] = ""
+    for row in out.missing:
+        if row[-1] and drop.random() < drop_photo[1]:
+            row[-1] = ""
     for i, (row, truth) in enumerate(residents):
         rid = f"JZ{i:05d}"
         out.residents.append([rid, *row])

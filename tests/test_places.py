@@ -42,6 +42,8 @@ def test_ambiguity_is_kept():
 
 def test_nothing_recognised():
     assert resolve("火星") == [] and resolve("") == [] and resolve(None) == []
+    # the MCA table publishes no code for 台湾省: its abbreviation must not be looked up
+    assert all(h.code != "710000" for h in resolve("台东"))
 
 
 @pytest.mark.parametrize(
@@ -107,3 +109,17 @@ def test_place_levels_accent_and_unknown():
 def test_heard_place_against_registered_hometown():
     m = compare_places(resolve("贺南上水"), resolve("河南省周口市商水县"))
     assert m.level == "same_county"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PLACE_CHARS = "河南省周口市商水县湖北襄樊阳台港澳东西南北上下城区镇乡村豫川鄂福贺冲山江海口1-·，、 "
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=PLACE_CHARS, max_size=14))
+def test_resolve_never_fails_on_any_text(text):
+    hits = resolve(text)
+    assert all(0 < h.confidence <= 1 and h.code for h in hits)
+    compare_places(hits, resolve("河南省周口市商水县"))
