@@ -395,6 +395,7 @@ def match(
     top_k: Annotated[int, typer.Option("--top-k", help="Candidates kept per person.")] = 20,
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Drop candidates below this weight.")] = None,
     bound: Annotated[int, typer.Option(help="Most candidates scored per person.")] = 3000,
+    workers: Annotated[int, typer.Option(help="Processes scoring batches of residents.")] = 1,
     home: Home = None,
 ) -> None:
     """Run a match job: candidates, comparison, Fellegi-Sunter scores; stores ranked, explained lists."""
@@ -407,7 +408,15 @@ def match(
             mode = "new" if new else "all" if all_ or not (rids or mids) else "ids"
             with progress_bar(c, "match") as update:
                 res = run_match(
-                    store, mode, rids, mids, top_k=top_k, min_weight=min_weight, bound=bound, on_progress=update
+                    store,
+                    mode,
+                    rids,
+                    mids,
+                    top_k=top_k,
+                    min_weight=min_weight,
+                    bound=bound,
+                    on_progress=update,
+                    workers=workers,
                 )
         c.say(
             f"job {res.job_id} ({res.mode}): {res.residents} resident(s), {res.missing} missing record(s); "

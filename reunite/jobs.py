@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
@@ -138,13 +139,13 @@ def run_match(
     bound: int = DEFAULT_BOUND,
     batch_size: int = 200,
     on_progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> JobResult:
     """Run one job and store its ranked candidates (both directions as asked)."""
     t_start = time.perf_counter()
     key = settings_key_in_use(store)
     cal: Calibration = workspace_calibration(store.workspace.root if store.workspace else None)
     params = current_params(store)
-    freqs = SurnameFrequencies.from_store(store)
     targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
     args = {
         "mode": mode,
@@ -172,38 +173,35 @@ def run_match(
     result = JobResult(job_id, mode, residents=len(targets_r), missing=len(targets_m))
     try:
         t0 = time.perf_counter()
-        miss_blocks = build_blocks(store, "missing", key) if targets_r else None
-        res_blocks = build_blocks(store, "residents", key) if targets_m else None
-        result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
         total = len(targets_r) + len(targets_m)
         done = 0
-        for direction, targets in (("resident", targets_r), ("missing", targets_m)):
-            for start in range(0, len(targets), batch_size):
-                batch = targets[start : start + batch_size]
-                rows = _score_batch(
-                    store,
-                    direction,
-                    batch,
-                    miss_blocks if direction == "resident" else res_blocks,
-                    key,
-                    cal,
-                    params,
-                    bound,
-                    top_k,
-                    min_weight,
-                    result,
-                    freqs,
+        spec = BatchSpec(
+            store.workspace.root if store.workspace else None, key, params.to_json(), bound, top_k, min_weight
+        )
+        batches = [
+            (d, t[k : k + batch_size])
+            for d, t in (("resident", targets_r), ("missing", targets_m))
+            for k in range(0, len(t), batch_size)
+        ]
+        if workers > 1 and store.workspace is not None and len(batches) > 1:
+            results = _pooled(spec, batches, workers)
+        else:
+            ctx = BatchContext.build(spec, store, {d for d, _ in batches})
+            result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
+            results = (ctx.score(d, b) for d, b in batches)
+        for (_, batch), (rows, scored, bound_hits) in zip(batches, results, strict=True):
+            result.candidates_scored += scored
+            result.bound_hits += bound_hits
+            with store.transaction():
+                store.conn.executemany(
+                    "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
+                    " probability, registry, sources, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(job_id, *row) for row in rows],
                 )
-                with store.transaction():
-                    store.conn.executemany(
-                        "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
-                        " probability, registry, sources, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(job_id, *row) for row in rows],
-                    )
-                result.stored += len(rows)
-                done += len(batch)
-                if on_progress:
-                    on_progress(done, total)
+            result.stored += len(rows)
+            done += len(batch)
+            if on_progress:
+                on_progress(done, total)
         result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
         with store.transaction():
             store.conn.execute(
@@ -232,46 +230,108 @@ def run_match(
     return result
 
 
-def _score_batch(
-    store, direction, batch, blocks, key, cal, params, bound, top_k, min_weight, result, freqs
-) -> list[tuple]:
-    if direction == "resident":
-        selves = load_residents(store, batch, key)
-        found = {i: candidates_for_resident(selves[i], blocks, bound) for i in batch if i in selves}
-        others = load_missing(store, [c for f in found.values() for c in f.ids], key)
-    else:
-        selves = load_missing(store, batch, key)
-        found = {i: candidates_for_missing(selves[i], blocks, bound) for i in batch if i in selves}
-        others = load_residents(store, [c for f in found.values() for c in f.ids], key)
-    rows = []
-    for i, f in found.items():
-        result.bound_hits += int(f.bound_hit)
-        scored = []
-        for c, sources in f.ids.items():
-            r, m = (selves[i], others[c]) if direction == "resident" else (others[c], selves[i])
-            if m.from_resident_id == r.id:
-                continue  # a returned resident's own registry entry
-            s = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share)
-            result.candidates_scored += 1
-            if min_weight is None or s.weight >= min_weight:
-                scored.append((r, m, s, sources))
-        # registry entries (a person who wandered again) first when they hit, then by weight
-        scored.sort(key=lambda x: (-(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT), -x[2].weight))
-        for rank, (r, m, s, sources) in enumerate(scored[:top_k], start=1):
-            rows.append(
-                (
-                    r.id,
-                    m.id,
-                    direction,
-                    rank,
-                    s.weight,
-                    s.probability,
-                    int(m.kind != "missing"),
-                    ",".join(sorted(sources)),
-                    s.terms_json(),
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything a batch needs besides the store: the same for every batch of a job, picklable."""
+
+    root: Path | None
+    key: str | None
+    params: dict
+    bound: int
+    top_k: int
+    min_weight: float | None
+
+
+@dataclass
+class BatchContext:
+    """Blocks, calibration, parameters and surname frequencies, built once per process; batches are
+    independent of each other, so the same batches could go to a distributed engine."""
+
+    spec: BatchSpec
+    store: Store
+    blocks: dict
+    cal: Calibration
+    params: Params
+    freqs: SurnameFrequencies
+
+    @classmethod
+    def build(cls, spec: BatchSpec, store: Store, directions: set[str]) -> BatchContext:
+        blocks = {d: build_blocks(store, "missing" if d == "resident" else "residents", spec.key) for d in directions}
+        return cls(
+            spec,
+            store,
+            blocks,
+            workspace_calibration(spec.root),
+            Params.from_json(spec.params),
+            SurnameFrequencies.from_store(store),
+        )
+
+    def score(self, direction: str, batch: list[int]) -> tuple[list[tuple], int, int]:
+        """Rows to store for one batch, pairs scored, and how often the candidate bound bit."""
+        store, key, spec = self.store, self.spec.key, self.spec
+        blocks = self.blocks[direction]
+        if direction == "resident":
+            selves = load_residents(store, batch, key)
+            found = {i: candidates_for_resident(selves[i], blocks, spec.bound) for i in batch if i in selves}
+            others = load_missing(store, [c for f in found.values() for c in f.ids], key)
+        else:
+            selves = load_missing(store, batch, key)
+            found = {i: candidates_for_missing(selves[i], blocks, spec.bound) for i in batch if i in selves}
+            others = load_residents(store, [c for f in found.values() for c in f.ids], key)
+        rows: list[tuple] = []
+        n_scored = bound_hits = 0
+        for i, f in found.items():
+            bound_hits += int(f.bound_hit)
+            scored = []
+            for c, sources in f.ids.items():
+                r, m = (selves[i], others[c]) if direction == "resident" else (others[c], selves[i])
+                if m.from_resident_id == r.id:
+                    continue  # a returned resident's own registry entry
+                s = score(comparison_vector(r, m, self.cal), self.params, surname_of(m.names), self.freqs.share)
+                n_scored += 1
+                if spec.min_weight is None or s.weight >= spec.min_weight:
+                    scored.append((r, m, s, sources))
+            # registry entries (a person who wandered again) first when they hit, then by weight
+            scored.sort(key=lambda x: (-(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT), -x[2].weight))
+            for rank, (r, m, s, sources) in enumerate(scored[: spec.top_k], start=1):
+                rows.append(
+                    (
+                        r.id,
+                        m.id,
+                        direction,
+                        rank,
+                        s.weight,
+                        s.probability,
+                        int(m.kind != "missing"),
+                        ",".join(sorted(sources)),
+                        s.terms_json(),
+                    )
                 )
-            )
-    return rows
+        return rows, n_scored, bound_hits
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(spec: BatchSpec, directions: set[str]) -> None:
+    from reunite.workspace import Workspace
+
+    store = Store.open(Workspace(spec.root), migrate=False)
+    _WORKER["ctx"] = BatchContext.build(spec, store, directions)
+
+
+def _worker_score(task: tuple[str, list[int]]) -> tuple[list[tuple], int, int]:
+    return _WORKER["ctx"].score(*task)
+
+
+def _pooled(spec: BatchSpec, batches: list[tuple[str, list[int]]], workers: int):
+    """Batches in a process pool, results in order; each worker builds its own blocks once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(
+        max_workers=workers, initializer=_worker_init, initargs=(spec, {d for d, _ in batches})
+    ) as pool:
+        yield from pool.map(_worker_score, batches)
 
 
 def list_candidates(

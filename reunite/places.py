@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reunite.gazetteer import PROVINCE_ABBREVIATIONS, Gazetteer, gazetteer
 from reunite.parsers import clean_text, to_simplified
@@ -107,14 +108,20 @@ def _confidence(how: str) -> float:
 
 def resolve(text: str | None, group: str | None = None, limit: int = 5) -> list[PlaceHit]:
     """Readings of a free-text place, best first. A unit named together with its province or prefecture
-    (河南 ... 商水) outranks the same name alone; townships are looked for inside resolved counties."""
+    (河南 ... 商水) outranks the same name alone; townships are looked for inside resolved counties.
+    Cached: the same hometown is written thousands of times."""
+    return list(_resolve(text, group, limit))
+
+
+@lru_cache(maxsize=200_000)
+def _resolve(text: str | None, group: str | None, limit: int) -> tuple[PlaceHit, ...]:
     if not text:
-        return []
+        return ()
     g = gazetteer()
     t = _norm(text)
     raw = _raw_hits(t, g, group)
     if not raw:
-        return []
+        return ()
     codes_named = {c for c, *_ in raw}
     scored: dict[str, tuple[float, str, str, int, int]] = {}
     for code, how, span, start, end in raw:
@@ -150,7 +157,9 @@ def resolve(text: str | None, group: str | None = None, limit: int = 5) -> list[
 
     keep = [c for c in scored if not implied(c) and not overclaims(c) and scored[c][0] >= 0.15]
     ranked = sorted(keep, key=lambda c: (-scored[c][0], -g.units[c].level, c))[:limit]
-    return [PlaceHit(c, g.units[c].level, g.full_name(c), scored[c][1], scored[c][2], scored[c][0]) for c in ranked]
+    return tuple(
+        PlaceHit(c, g.units[c].level, g.full_name(c), scored[c][1], scored[c][2], scored[c][0]) for c in ranked
+    )
 
 
 def region_place(code: str | None) -> PlaceHit | None:

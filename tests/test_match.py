@@ -129,16 +129,16 @@ def test_new_touches_only_changed_records(matched, tmp_path):
 def test_nightly_rerun_after_a_kill_makes_no_duplicates(matched, monkeypatch):
     import reunite.jobs as jobs
 
-    real = jobs._score_batch
+    real = jobs.BatchContext.score
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # the cron run is killed mid-job
 
-    monkeypatch.setattr(jobs, "_score_batch", killed)
+    monkeypatch.setattr(jobs.BatchContext, "score", killed)
     with pytest.raises(KeyboardInterrupt):
         run_match(matched, "new")
     assert matched.conn.execute("SELECT status FROM jobs").fetchone()[0] == "failed"
-    monkeypatch.setattr(jobs, "_score_batch", real)
+    monkeypatch.setattr(jobs.BatchContext, "score", real)
     lines: list[str] = []
     first = run_nightly(matched, lines.append, workers=1)
     assert first.ok and first.alerts >= 1
@@ -172,3 +172,15 @@ def test_match_cli_flow(runner, tmp_path):
     assert r.exit_code == 6
     r = runner.invoke(app, ["--home", str(home), "nightly"])
     assert r.exit_code == 0, r.output
+
+
+def test_process_pool_batches_give_the_same_candidates(matched):
+    one = run_match(matched, "all", batch_size=1)
+    pooled = run_match(matched, "all", batch_size=1, workers=2)
+
+    def rows(job):
+        return [
+            (r["resident"]["id"], r["missing"]["id"], r["rank"], r["weight"]) for r in list_candidates(matched, job)
+        ]
+
+    assert rows(one.job_id) == rows(pooled.job_id) and pooled.stored == one.stored
