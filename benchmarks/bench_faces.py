@@ -8,7 +8,6 @@ Needs the real photos ($REUNITE_FACES or --faces). Prints a table and one JSON l
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from benchmarks._report import print_figures
 from reunite.calibration import default_calibration
 from reunite.faces import EncodeSettings, _fr, encode_files
 
@@ -121,10 +121,7 @@ def main() -> None:
             Image.open(p).convert("RGB").resize((3000, 4000), Image.Resampling.BICUBIC).save(q, quality=90)
             big.append(q)
         throughput("big", big, work, args.cpus, fig)
-    print(f"{'figure':36s} value")
-    for k, v in fig.items():
-        print(f"{k:36s} {v}")
-    print(json.dumps(fig))
+    print_figures(fig, 36)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ otherwise a Gaussian with a decaying spectrum. Prints a table and one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from benchmarks._report import print_figures
 from reunite.faces import FaceResult
 from reunite.index import IndexParams, build_indexes, make_index
 from reunite.records import MissingPerson, PhotoRef
@@ -113,10 +113,7 @@ def main() -> None:
             fig["index_kind"] = full.kinds["missing"]
     fig["increment_over_full"] = round(fig["increment_s"] / fig["full_rebuild_s"], 4)
     fig["target_increment_over_full"] = 0.05
-    print(f"{'figure':28s} value")
-    for k, v in fig.items():
-        print(f"{k:28s} {v}")
-    print(json.dumps(fig))
+    print_figures(fig, 28)
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ the other half are people with no record. Prints a table and one JSON line.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import resource
 import time
 
+from benchmarks._report import print_figures
 from reunite.blocking import NameIndex
 from reunite.dialects import PROFILES
 from reunite.names import LEVELS, compare_names, parse_name
@@ -95,10 +95,7 @@ def main() -> None:
         target_key_names_per_s=50_000,
         target_match_s=30,
     )
-    print(f"{'figure':28s} value")
-    for k, v in fig.items():
-        print(f"{k:28s} {v}")
-    print(json.dumps(fig, ensure_ascii=False))
+    print_figures(fig, 28)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ switches the `CURRENT` pointer atomically, so a crash mid-build leaves the previ
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import numpy as np
 
 from reunite.errors import ReuniteError
 from reunite.locks import RunLock
+from reunite.photos import sha256_file
 from reunite.store import Store, now_iso
 from reunite.workspace import Workspace
 
@@ -116,14 +116,6 @@ def read_manifest(ws: Workspace, version: str | None = None) -> dict | None:
     return json.loads((ws.indexes / version / "manifest.json").read_text())
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _side_files(side: str) -> dict[str, str]:
     return {
         "base": f"{side}.base.faiss",
@@ -135,7 +127,7 @@ def _side_files(side: str) -> dict[str, str]:
 
 def _verified(d: Path, name: str, manifest: dict) -> Path:
     path = d / name
-    if not path.is_file() or _sha256(path) != manifest["files"][name]:
+    if not path.is_file() or sha256_file(path) != manifest["files"][name]:
         raise ReuniteError(
             f"index file {path} is missing or does not match its manifest checksum; run `reunite index --full`"
         )
@@ -224,7 +216,7 @@ def _write_full_side(d: Path, side: str, store: Store, key: str, params: IndexPa
         "count": len(ids),
         **({"nlist": int(ivf.nlist), "nprobe": int(ivf.nprobe)} if ivf is not None else {}),
     }
-    files = {name: _sha256(d / name) for name in f.values()}
+    files = {name: sha256_file(d / name) for name in f.values()}
     return meta, files
 
 
@@ -261,8 +253,8 @@ def _write_incremental_side(
     files = {
         f["base"]: prev["files"][f["base"]],
         f["base_ids"]: prev["files"][f["base_ids"]],
-        f["delta"]: _sha256(d / f["delta"]),
-        f["tomb"]: _sha256(d / f["tomb"]),
+        f["delta"]: sha256_file(d / f["delta"]),
+        f["tomb"]: sha256_file(d / f["tomb"]),
     }
     return meta, files, len(add_ids), len(remove)
 

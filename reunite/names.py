@@ -18,7 +18,6 @@ from importlib import resources
 from reunite.dialects import (
     ACCENT_KEYWORDS,
     PREFECTURE_GROUP,
-    PROFILES,
     PROVINCE_GROUP,
     STANDARD_WORDS,
     SURNAME_READINGS,
@@ -350,21 +349,6 @@ def match_records(
         if best is None or LEVELS.index(m.level) < LEVELS.index(best.level):
             best = m
     return best  # type: ignore[return-value]
-
-
-assert set(PROFILES) >= {
-    "西南官话",
-    "江淮官话",
-    "中原官话",
-    "东北官话",
-    "北京/冀鲁官话",
-    "吴语",
-    "湘语",
-    "赣语",
-    "客家话",
-    "闽语",
-    "粤语",
-}
 
 
 def latin_similarity(a: str, b: str) -> float:
