@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 
@@ -66,10 +67,11 @@ class Level:
     llr: float | None = None  # continuous evidence (face) instead of a level's m/u
 
 
-def parse_features(text: str | None) -> set[tuple[str, str, str]]:
-    """体貌特征 -> {(term, side, body part)}: 左脸有痣 -> (痣, L, 脸)."""
+@lru_cache(maxsize=100_000)
+def parse_features(text: str | None) -> frozenset[tuple[str, str, str]]:
+    """体貌特征 -> {(term, side, body part)}: 左脸有痣 -> (痣, L, 脸). Cached: texts repeat."""
     if not text:
-        return set()
+        return frozenset()
     out = set()
     for clause in re.split(r"[，,；;。、\s]+", text):
         for term, words in FEATURE_TERMS.items():
@@ -77,7 +79,7 @@ def parse_features(text: str | None) -> set[tuple[str, str, str]]:
                 side = next((v for k, v in SIDES.items() if k in clause), "")
                 part = next((b for b in BODY if b in clause), "")
                 out.add((term, side, part))
-    return out
+    return frozenset(out)
 
 
 def _year(iso: str | None) -> int | None:

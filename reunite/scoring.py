@@ -87,7 +87,7 @@ U_DEFAULTS: dict[str, dict[str, float]] = {
         "given_only": 5e-3,
         "surname_only": 0.04,
         "nickname": 0.01,
-        "different": 0.94,
+        "different": 0.94256,
     },
     "place": {
         "same_township": 1e-4,
@@ -96,7 +96,7 @@ U_DEFAULTS: dict[str, dict[str, float]] = {
         "same_province": 0.04,
         "found_near": 0.01,
         "accent_consistent": 0.08,
-        "conflicting": 0.86,
+        "conflicting": 0.8639,
     },
     "sex": {"same": 0.5, "different": 0.5},
     "age": {"within": 0.12, "near": 0.15, "far": 0.18, "incompatible": 0.55},

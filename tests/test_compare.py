@@ -1,0 +1,162 @@
+"""Each comparison term's levels, table-driven."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reunite.calibration import default_calibration
+from reunite.compare import (
+    compare_accent,
+    compare_age,
+    compare_face,
+    compare_features,
+    compare_height,
+    compare_sex,
+    compare_timeline,
+    parse_features,
+)
+from reunite.places import PlaceHit
+from reunite.scoring import LEVELS, M_PRIORS, U_DEFAULTS, Params, estimate_u, prior_weight, score
+from reunite.views import MissingView, ResidentView
+
+
+def res(**kw) -> ResidentView:
+    base = dict(
+        id=1,
+        external_id="R",
+        source="s",
+        gender=None,
+        age_min=None,
+        age_max=None,
+        height_cm=None,
+        accent=None,
+        found_date=None,
+        features=None,
+    )
+    return ResidentView(**{**base, **kw})
+
+
+def mis(**kw) -> MissingView:
+    base = dict(
+        id=2,
+        external_id="M",
+        source="s",
+        kind="missing",
+        gender=None,
+        birth_year=None,
+        height_cm=None,
+        dialect=None,
+        missing_date=None,
+        features=None,
+    )
+    return MissingView(**{**base, **kw})
+
+
+@pytest.mark.parametrize(
+    ("r", "m", "level"),
+    [
+        (dict(age_min=60, age_max=69, found_date="2024-06-19"), dict(birth_year=1958), "within"),  # 66
+        (dict(age_min=60, age_max=65, found_date="2024-06-19"), dict(birth_year=1950), "near"),  # 74: 9 off, tol 10.4
+        (dict(age_min=30, age_max=35, found_date="2024-01-01"), dict(birth_year=1980), "far"),  # 44: 9 off, tol 7.4
+        (dict(age_min=20, age_max=25, found_date="2024-01-01"), dict(birth_year=1950), "incompatible"),
+        (dict(age_min=20, age_max=25), dict(), "unknown"),
+    ],
+)
+def test_age_levels(r, m, level):
+    assert compare_age(res(**r), mis(**m)).level == level
+
+
+@pytest.mark.parametrize(
+    ("r", "m", "level"),
+    [
+        (dict(height_cm=170), dict(height_cm=168), "close"),
+        (dict(height_cm=170), dict(height_cm=161), "near"),
+        (dict(height_cm=170), dict(height_cm=150), "far"),
+        # a child of 8 missing for 6 years grows: 120 cm then, 160 cm now is still close
+        (
+            dict(height_cm=160, found_date="2024-01-01"),
+            dict(height_cm=120, birth_year=2010, missing_date="2018-01-01"),
+            "close",
+        ),
+        (dict(), dict(height_cm=150), "unknown"),
+    ],
+)
+def test_height_levels(r, m, level):
+    assert compare_height(res(**r), mis(**m)).level == level
+
+
+@pytest.mark.parametrize(
+    ("found", "missing", "level"),
+    [
+        ("2024-06-19", "2021-04-03", "consistent"),
+        ("2021-03-01", "2021-04-03", "consistent"),
+        ("2020-01-01", "2021-04-03", "found_before_missing"),
+        (None, "2021", "unknown"),
+        ("2024", "2021-05", "consistent"),
+    ],
+)
+def test_timeline_levels(found, missing, level):
+    assert compare_timeline(res(found_date=found), mis(missing_date=missing)).level == level
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("左脸有痣", "左脸有黑痣，聋哑", "distinctive_same_place"),
+        ("脸上有痣", "右手有痣", "distinctive"),
+        ("老年痴呆", "阿尔茨海默，失智", "condition"),
+        ("聋哑", "左脸有痣", "none_shared"),
+        ("", "聋哑", "unknown"),
+    ],
+)
+def test_feature_levels(a, b, level):
+    assert compare_features(res(features=a), mis(features=b)).level == level
+
+
+def test_parse_features_side_and_part():
+    assert ("痣", "L", "脸") in parse_features("左脸有痣")
+    assert ("缺指", "R", "手") in parse_features("右手缺小指")
+
+
+@pytest.mark.parametrize(("a", "b", "level"), [("男", "男", "same"), ("M", "F", "different"), (None, "F", "unknown")])
+def test_sex_levels(a, b, level):
+    g = {"男": "M", "女": "F"}
+    assert compare_sex(res(gender=g.get(a, a)), mis(gender=g.get(b, b))).level == level
+
+
+@pytest.mark.parametrize(
+    ("accent", "hometown", "level"),
+    [("四川口音", "511302", "same_group"), ("四川口音", "411623", "different_group"), (None, "411623", "unknown")],
+)
+def test_accent_levels(accent, hometown, level):
+    m = mis(places=[PlaceHit(hometown, 3, hometown, "exact", "hometown", 1.0)])
+    assert compare_accent(res(accent=accent), m).level == level
+
+
+def test_face_uses_age_gap_population():
+    cal = default_calibration()
+    v = np.zeros(128, np.float32)
+    w = v.copy()
+    w[0] = 0.55
+    r = res(age_min=40, age_max=44, faces=[(1, v)])
+    child_photo = mis(birth_year=1982, faces=[(9, w, 1988)])  # photo at 6, now ~42: age gap 36 years
+    adult_photo = mis(birth_year=1982, faces=[(9, w, 2020)])
+    assert compare_face(r, child_photo, cal).llr > compare_face(r, adult_photo, cal).llr
+    assert "age gap 36" in compare_face(r, child_photo, cal).detail
+    assert compare_face(res(), adult_photo, cal).level == "none"
+
+
+def test_scoring_weights_and_nulls():
+    u = estimate_u([{"sex": "same"}] * 50 + [{"sex": "different"}] * 50)
+    assert u["sex"]["same"] == pytest.approx(0.5)
+    p = Params("t", M_PRIORS, U_DEFAULTS, prior_weight(1000), 1000)
+    assert p.weight("sex", "unknown") == 0.0
+    assert p.weight("sex", "different") < -3 < 0 < p.weight("sex", "same")
+    for term, levels in LEVELS.items():
+        non_null = [lv for lv in levels if lv not in ("unknown", "none")]
+        assert set(non_null) == set(M_PRIORS[term]) == set(U_DEFAULTS[term])
+        assert sum(M_PRIORS[term].values()) == pytest.approx(1.0)
+        assert sum(U_DEFAULTS[term].values()) == pytest.approx(1.0, abs=1e-3)
+    s = score([], p)
+    assert s.weight == pytest.approx(prior_weight(1000), abs=1e-3) and 0 < s.probability < 0.01
