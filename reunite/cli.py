@@ -616,6 +616,108 @@ def synth(
 
 
 @app.command()
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option(help="File to write (a .manifest.json is written beside it).")],
+    fmt: Annotated[str, typer.Option("--format", help="csv (xlsx, html, pfif planned).")] = "csv",
+    job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
+    resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
+    min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", help="Only the first K per resident.")] = None,
+    lang: Annotated[str, typer.Option(help="Headers: zh or en.")] = "zh",
+    no_redact: Annotated[bool, typer.Option("--no-redact", help="Full ID and phone numbers (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why an unredacted export is needed (audited).")] = None,
+    home: Home = None,
+) -> None:
+    """Export candidates for police verification: redacted by default, 0600, with a manifest and an audit row."""
+    from reunite.exports import export as do_export
+    from reunite.jobs import resolve_ids
+    from reunite.store import Store
+
+    if lang not in ("zh", "en"):
+        raise typer.BadParameter("zh or en", param_hint="--lang")
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, _ = resolve_ids(store, resident or [], [])
+            m = do_export(
+                store,
+                out,
+                fmt=fmt,
+                job=job,
+                resident_ids=rids or None,
+                min_weight=min_weight,
+                top_k=top_k,
+                lang=lang,
+                redact=not no_redact,
+                reason=reason,
+                by=c.by,
+            )
+        c.say(
+            f"{m['rows']} candidate row(s) from job {m['job']} written to {out} "
+            f"({'redacted' if m['redacted'] else 'UNREDACTED'}; sha256 {m['sha256'][:12]})"
+        )
+
+    run(ctx, go, home)
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None, typer.Option(help="Only entries at or after this time (ISO, e.g. 2024-06-01).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+) -> None:
+    """The append-only audit trail: ingests, index builds, matches, exports, reviews."""
+    from reunite.exports import audit_rows
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rows = audit_rows(store, since)
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+            return
+        for r in rows:
+            c.console.print(f"{r['at']}  {r['actor']:10s} {r['action']:18s} {r['subject'] or ''}", highlight=False)
+
+    run(ctx, go, home)
+
+
+@app.command()
+def purge(
+    ctx: typer.Context,
+    resident: Annotated[str | None, typer.Option(help="Resident id to purge.")] = None,
+    missing: Annotated[str | None, typer.Option(help="Missing-person id to purge.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit stub).")] = "",
+    home: Home = None,
+) -> None:
+    """Remove a person's data (photos, encodings, index entries, names, candidates) and keep an audit stub."""
+    from reunite.jobs import resolve_ids
+    from reunite.purge import purge as do_purge
+    from reunite.store import Store
+
+    if not resident and not missing:
+        raise typer.BadParameter("name --resident or --missing")
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rids, mids = resolve_ids(store, [resident] if resident else [], [missing] if missing else [])
+            res = do_purge(
+                store,
+                resident_id=rids[0] if rids else None,
+                missing_id=mids[0] if mids else None,
+                reason=reason,
+                by=c.by,
+            )
+        c.say(f"purged {', '.join(res['records'])}: {res['photos']} photo(s), {len(res['files_removed'])} file(s)")
+
+    run(ctx, go, home)
+
+
+@app.command()
 def demo(
     ctx: typer.Context,
     faces: Annotated[

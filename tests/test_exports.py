@@ -1,0 +1,90 @@
+"""Exports: redaction by default, formula-safe CSV with BOM, manifest and audit; the audit listing."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import stat
+
+import pytest
+
+from reunite.cli import app
+from reunite.errors import ReuniteError
+from reunite.exports import export, redact_id, redact_phone
+from reunite.ingest import ingest_file
+from reunite.jobs import run_match
+from reunite.textkeys import compute_name_keys, compute_place_keys
+from tests.conftest import write_csv
+
+RES = "编号,姓名,性别,目测年龄,口音,自述地址\nR1,牛桂华,女,六十多岁,四川口音,南冲\n"
+MIS = (
+    "编号,姓名,性别,出生日期,身份证号,户籍地,联系人,联系电话,体貌特征\n"
+    'M1,刘桂花,女,1956,511302195603140428,四川省南充市顺庆区,刘强,13800138000,=HYPERLINK("http://x")\n'
+)
+
+
+@pytest.fixture
+def job_store(file_store, tmp_path):
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", RES))
+    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", MIS))
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    run_match(file_store, "all")
+    return file_store
+
+
+@pytest.mark.parametrize(
+    ("value", "masked"),
+    [("511302195603140428", "51130219560314****"), ("", ""), ("11010519491231002X", "11010519491231****")],
+)
+def test_redact_id(value, masked):
+    assert redact_id(value) == masked
+
+
+def test_redact_phone():
+    assert redact_phone("13800138000") == "138****8000"
+
+
+def test_csv_export_redacted_bom_formula_safe_manifest_audit(job_store, tmp_path):
+    out = tmp_path / "out" / "candidates.csv"
+    m = export(job_store, out)
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel in China needs the BOM
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    text = raw.decode("utf-8-sig")
+    assert "511302195603140428" not in text and "51130219560314****" in text
+    assert "13800138000" not in text and "138****8000" in text and "刘*" in text
+    rows = list(csv.DictReader(text.splitlines()))
+    assert rows[0]["受助人员编号"] == "R1" and rows[0]["寻亲编号"] == "M1"
+    assert rows[0]["寻亲人员体貌特征"].startswith("'=")  # a formula is neutralised, not run
+    assert "name: dialect" in rows[0]["证据"] and rows[0]["是否已采DNA"] == ""
+    manifest = json.loads((out.parent / "candidates.csv.manifest.json").read_text())
+    assert manifest == m and manifest["sha256"] == hashlib.sha256(raw).hexdigest() and manifest["redacted"]
+    assert job_store.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'export'").fetchone()[0] == 1
+
+
+def test_unredacted_export_needs_a_reason_and_is_audited(job_store, tmp_path):
+    with pytest.raises(ReuniteError, match="--reason"):
+        export(job_store, tmp_path / "x.csv", redact=False)
+    export(job_store, tmp_path / "x.csv", redact=False, reason="police request 2024-118", lang="en", by="liaison")
+    text = (tmp_path / "x.csv").read_text(encoding="utf-8-sig")
+    assert "511302195603140428" in text and "resident id" in text
+    row = job_store.conn.execute("SELECT actor, detail FROM audit WHERE action = 'export_unredacted'").fetchone()
+    assert row["actor"] == "liaison" and "police request" in row["detail"]
+
+
+def test_export_and_audit_commands(runner, tmp_path):
+    home = tmp_path / "ws"
+    runner.invoke(app, ["init", "--home", str(home)])
+    runner.invoke(app, ["--home", str(home), "ingest", "residents", str(write_csv(tmp_path / "r.csv", RES))])
+    runner.invoke(app, ["--home", str(home), "ingest", "missing", str(write_csv(tmp_path / "m.csv", MIS))])
+    runner.invoke(app, ["--home", str(home), "index", "--workers", "1"])
+    runner.invoke(app, ["--home", str(home), "match", "--all"])
+    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.csv")])
+    assert r.exit_code == 0 and "redacted" in r.output
+    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.html"), "--format", "html"])
+    assert r.exit_code == 1 and "not built yet" in r.output
+    r = runner.invoke(app, ["--home", str(home), "audit", "--json"])
+    actions = [a["action"] for a in json.loads(r.output)]
+    assert actions[:2] == ["ingest", "ingest"] and {"index", "match", "export"} <= set(actions)
