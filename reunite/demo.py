@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reunite.errors import ReuniteError
+from reunite.exports import export
 from reunite.ingest import ingest_file
 from reunite.names import parse_name
 from reunite.store import Store
@@ -98,6 +99,16 @@ def run_demo(
         rows = list_candidates(store, job.job_id)
         report.lines.extend(_showcase(rows))
         report.lines.extend(_accuracy(rows, samples / "truth.csv"))
+        html_path = ws.exports / "demo-candidates.html"
+        shown = [(r["resident"]["source"], r["resident"]["id"]) for r in rows if r["rank"] == 1]
+        picked = [x for x in shown if x[0] == "showcase"] + [x for x in shown if x[0] == "synth"][:3]
+        ids = [store.resident_id(src, ext) for src, ext in dict.fromkeys(picked)]
+        m = export(store, html_path, fmt="html", job=job.job_id, resident_ids=ids or None, top_k=3, by="demo")
+        report.lines.append(
+            "HTML report for police verification (showcase and three generated residents, top 3, redacted): "
+            f"{html_path} "
+            f"({m['rows']} cards)"
+        )
     report.lines.append(
         "photos: "
         + (
@@ -111,8 +122,8 @@ def run_demo(
         f"uv run reunite --home {ws.root} explain JZ-2024-001 XQ-0001"
     )
     report.lines.append(
-        "not built yet: exports (csv/xlsx/html/pfif) and the HTML report; candidates are listed by "
-        f"`uv run reunite --home {ws.root} candidates`"
+        f"all candidates: uv run reunite --home {ws.root} candidates; exports: reunite export --format "
+        "csv|xlsx|html (PFIF and the station report are not built yet)"
     )
     return report
 

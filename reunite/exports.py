@@ -1,10 +1,14 @@
 """Candidate lists for police verification. Redacted by default (ID numbers keep the region and birth
 part, phone numbers and contact names are masked); every export is written private (0600) with a sidecar
-manifest (sha256, job, rows, redaction) and an audit row. Formats here: CSV (UTF-8 with BOM, formula-safe);
-XLSX, HTML and PFIF are planned (see the export issue)."""
+manifest (sha256, job, rows, redaction) and an audit row. Formats: CSV (UTF-8 with BOM, formula-safe), XLSX
+(frozen header, the two photos side by side), HTML (one self-contained file, a card per candidate, one per A4
+page in print); PFIF is planned."""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import json
 import os
 from datetime import date
@@ -70,6 +74,32 @@ def _evidence(terms: list[dict]) -> str:
     return "; ".join(parts)
 
 
+def _first_photo(store: Store, owner: str, rec_id: int) -> str | None:
+    row = store.conn.execute(f"SELECT stored_path FROM photos WHERE {owner} = ? ORDER BY id LIMIT 1", (rec_id,))
+    found = row.fetchone()
+    return found[0] if found else None
+
+
+def thumbnail(store: Store, stored_path: str | None, size: int = 160) -> bytes | None:
+    """A small upright JPEG of a stored photo, for embedding in exports."""
+    if not stored_path or store.workspace is None:
+        return None
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(store.workspace.photos / stored_path) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((size, size))
+            buf = io.BytesIO()
+            im.save(buf, "JPEG", quality=85)
+            return buf.getvalue()
+    except OSError:
+        return None
+
+
+SEX_WORDS = {"zh": {"M": "男", "F": "女"}, "en": {"M": "male", "F": "female"}}
+
+
 def candidate_rows(
     store: Store,
     job: int | None,
@@ -126,6 +156,9 @@ def candidate_rows(
                 "evidence": _evidence(r["terms"]),
                 "dna": "",
                 "confirmed": "",
+                "_terms": r["terms"],
+                "_resident_photo": _first_photo(store, "resident_id", res["id"]),
+                "_missing_photo": _first_photo(store, "missing_id", mis["id"]),
             }
         )
     return (rows[0]["job"] if rows else job), out
@@ -146,16 +179,21 @@ def export(
     by: str | None = None,
 ) -> dict:
     """Write the export and its manifest; returns the manifest."""
-    if fmt != "csv":
-        raise ReuniteError(f"format {fmt!r} is not built yet (csv works; xlsx, html and pfif are planned)")
+    if fmt not in WRITERS:
+        raise ReuniteError(f"format {fmt!r} is not built yet ({', '.join(WRITERS)} work; pfif is planned)")
     if not redact and not reason:
         raise ReuniteError(
             "--no-redact needs --reason: unredacted ID numbers and phone numbers are recorded in the audit"
         )
     job_id, rows = candidate_rows(store, job, resident_ids, min_weight, top_k, redact)
+    for row in rows:
+        for key in ("resident_sex", "missing_sex"):
+            row[key] = SEX_WORDS[lang].get(row[key], row[key])
     header = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
     out = Path(out)
-    write_csv(out, header, ([row[k] for k, _, _ in COLUMNS] for row in rows))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    WRITERS[fmt](store, out, header, rows, lang)
+    os.chmod(out, 0o600)
     manifest = {
         "file": out.name,
         "sha256": sha256_file(out),
@@ -175,6 +213,114 @@ def export(
     with store.transaction():
         store.audit("export" if redact else "export_unredacted", subject=str(out), actor=by, detail=manifest)
     return manifest
+
+
+def _write_csv(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
+    write_csv(out, header, ([row[k] for k, _, _ in COLUMNS] for row in rows))
+
+
+def _xlsx_safe(value: object) -> object:
+    """A text cell starting like a formula is stored as text, never evaluated."""
+    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
+        return "'" + value
+    return value
+
+
+def _write_xlsx(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.drawing.image import Image as XLImage
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "候选名单" if lang == "zh" else "candidates"
+    photo_cols = ["受助人员照片", "寻亲人员照片"] if lang == "zh" else ["resident photo", "missing person photo"]
+    ws.append(photo_cols + header)
+    ws.freeze_panes = "C2"
+    for i in range(1, len(header) + 3):
+        ws.column_dimensions[get_column_letter(i)].width = 18 if i <= 2 else 14
+    ws.column_dimensions[get_column_letter(2 + [k for k, _, _ in COLUMNS].index("evidence") + 1)].width = 60
+    for n, row in enumerate(rows, start=2):
+        ws.append(["", ""] + [_xlsx_safe(row[k]) for k, _, _ in COLUMNS])
+        ws.row_dimensions[n].height = 95
+        for col, key in (("A", "_resident_photo"), ("B", "_missing_photo")):
+            data = thumbnail(store, row[key], 120)
+            if data:
+                ws.add_image(XLImage(io.BytesIO(data)), f"{col}{n}")
+    wb.save(out)
+
+
+CSS = """
+body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 24px; color: #222; }
+h1 { font-size: 20px; } .meta { color: #666; font-size: 12px; }
+.card { border: 1px solid #bbb; border-radius: 6px; padding: 14px; margin: 16px 0; }
+.card h2 { font-size: 16px; margin: 0 0 8px; }
+.photos { display: flex; gap: 16px; } .photos figure { margin: 0; text-align: center; font-size: 12px; }
+.photos img, .nophoto { width: 160px; height: 160px; object-fit: cover; border: 1px solid #ccc; }
+.nophoto { display: flex; align-items: center; justify-content: center; color: #999; background: #f4f4f4; }
+table.fields { border-collapse: collapse; margin: 10px 0; font-size: 13px; width: 100%; }
+table.fields td, table.fields th { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
+.bar { display: flex; align-items: center; font-size: 12px; margin: 2px 0; }
+.bar .label { width: 220px; } .bar .track { position: relative; width: 360px; height: 12px; background: #f2f2f2; }
+.bar .pos { position: absolute; left: 50%; height: 12px; background: #2e7d32; }
+.bar .neg { position: absolute; right: 50%; height: 12px; background: #c62828; }
+.bar .val { width: 60px; text-align: right; } .check { margin-top: 8px; font-size: 13px; }
+@page { size: A4; margin: 14mm; }
+@media print { .card { break-after: page; page-break-after: always; border: none; } body { margin: 0; } }
+"""
+
+
+def _card(store: Store, row: dict, labels: dict[str, str], zh: bool) -> str:
+    e = html.escape
+    photos = []
+    for key, cap in (("_resident_photo", labels["resident_id"]), ("_missing_photo", labels["missing_id"])):
+        data = thumbnail(store, row[key])
+        if data:
+            img = f'<img alt="{e(cap)}" src="data:image/jpeg;base64,{base64.b64encode(data).decode()}">'
+        else:
+            img = f'<div class="nophoto">{"无照片" if zh else "no photo"}</div>'
+        photos.append(f"<figure>{img}<figcaption>{e(cap)}</figcaption></figure>")
+    skip = ("evidence", "dna", "confirmed", "job", "rank")
+    fields = "".join(
+        f"<tr><th>{e(labels[k])}</th><td>{e(str(row[k]))}</td></tr>" for k, _, _ in COLUMNS if k not in skip
+    )
+    top = max([abs(t["weight"]) for t in row["_terms"]] + [1.0])
+    bars = []
+    for t in row["_terms"]:  # the waterfall: each term's weight as a bar, green for, red against
+        cls = "pos" if t["weight"] >= 0 else "neg"
+        bars.append(
+            f'<div class="bar"><span class="label">{e(t["term"])} {e(t["level"])}</span><span class="track">'
+            f'<span class="{cls}" style="width:{50 * abs(t["weight"]) / top:.1f}%"></span></span>'
+            f'<span class="val">{t["weight"]:+.1f}</span></div>'
+        )
+    check = (
+        "☐ 已采集DNA样本　☐ 公安已确认身份　核查人：________"
+        if zh
+        else "☐ DNA sample taken　☐ identity confirmed by police　checked by: ________"
+    )
+    return (
+        f'<section class="card"><h2>#{row["rank"]} {e(row["resident_id"])} ~ {e(row["missing_id"])} · '
+        f"{e(labels['weight'])} {row['weight']:+.1f} · {e(labels['probability'])} {row['probability']:.3f}</h2>"
+        f'<div class="photos">{"".join(photos)}</div><table class="fields">{fields}</table>'
+        f'<div class="waterfall">{"".join(bars)}</div><div class="check">{check}</div></section>'
+    )
+
+
+def _write_html(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
+    """One self-contained file: thumbnails embedded, a card per candidate, one card per A4 page in print."""
+    zh = lang == "zh"
+    labels = {k: (z if zh else en) for k, z, en in COLUMNS}
+    title = "寻亲比对候选名单（供公安核查）" if zh else "Candidate list for police verification"
+    job = rows[0]["job"] if rows else ""
+    head = (
+        f'<!doctype html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{CSS}</style></head><body><h1>{title}</h1>"
+        f'<p class="meta">job {html.escape(str(job))} · {len(rows)} · {now_iso()}</p>'
+    )
+    out.write_text(head + "".join(_card(store, r, labels, zh) for r in rows) + "</body></html>", encoding="utf-8")
+
+
+WRITERS = {"csv": _write_csv, "xlsx": _write_xlsx, "html": _write_html}
 
 
 def audit_rows(store: Store, since: str | None = None) -> list[dict]:

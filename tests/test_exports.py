@@ -83,8 +83,36 @@ def test_export_and_audit_commands(runner, tmp_path):
     runner.invoke(app, ["--home", str(home), "match", "--all"])
     r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.csv")])
     assert r.exit_code == 0 and "redacted" in r.output
-    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.html"), "--format", "html"])
+    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.pfif"), "--format", "pfif"])
     assert r.exit_code == 1 and "not built yet" in r.output
     r = runner.invoke(app, ["--home", str(home), "audit", "--json"])
     actions = [a["action"] for a in json.loads(r.output)]
     assert actions[:2] == ["ingest", "ingest"] and {"index", "match", "export"} <= set(actions)
+
+
+def test_xlsx_export_has_frozen_header_and_photos(file_store, tmp_path):
+    from openpyxl import load_workbook
+    from PIL import Image
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(photos / "r.jpg")
+    Image.new("RGB", (64, 64), (10, 200, 10)).save(photos / "m.jpg")
+    ingest_file(
+        file_store, "residents", write_csv(tmp_path / "r.csv", "编号,姓名,照片\nR1,牛桂华,r.jpg\n"), photos=photos
+    )
+    ingest_file(
+        file_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名,照片\nM1,刘桂花,m.jpg\n"), photos=photos
+    )
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    run_match(file_store, "all")
+    export(file_store, tmp_path / "c.xlsx", fmt="xlsx")
+    wb = load_workbook(tmp_path / "c.xlsx")
+    ws = wb.active
+    assert ws.freeze_panes == "C2" and ws["C1"].value == "任务编号"
+    assert len(ws._images) == 2  # the resident's and the record's photo, side by side in row 2
+    export(file_store, tmp_path / "c.html", fmt="html")
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert page.count("data:image/jpeg;base64,") == 2 and "break-after: page" in page
+    assert "牛桂华" in page and "<script" not in page
