@@ -110,27 +110,44 @@ def _add(found: dict[int, set[str]], ids, source: str) -> None:
         found.setdefault(i, set()).add(source)
 
 
-def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> Found:
-    found: dict[int, set[str]] = {}
-    ordered: list[int] = []
-    if r.faces and blocks.face is not None and blocks.face.size:
-        d, ids = blocks.face.search(np.stack([v for _, v in r.faces]), FACE_K)
-        best: dict[int, float] = {}
-        for row_d, row_ids in zip(d, ids, strict=True):
-            for dist, pid in zip(row_d, row_ids, strict=True):
-                owner = blocks.photo_owner.get(int(pid))
-                if owner is not None and dist < best.get(owner, 9.0):
-                    best[owner] = float(dist)
-        for owner in sorted(best, key=best.get):
-            _add(found, [owner], "face")
-            ordered.append(owner)
+def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]) -> None:
+    """Owners of the nearest photos, closest first."""
+    if not vectors or blocks.face is None or not blocks.face.size:
+        return
+    d, ids = blocks.face.search(np.stack(vectors), FACE_K)
+    best: dict[int, float] = {}
+    for row_d, row_ids in zip(d, ids, strict=True):
+        for dist, pid in zip(row_d, row_ids, strict=True):
+            owner = blocks.photo_owner.get(int(pid))
+            if owner is not None and dist < best.get(owner, 9.0):
+                best[owner] = float(dist)
+    for owner in sorted(best, key=best.get):
+        _add(found, [owner], "face")
+        ordered.append(owner)
 
-    for n in r.names:
+
+def _name_hits(names: list[str], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]) -> None:
+    for n in names:
         k = keys_for_text(n)
         if k is not None:
             hits = blocks.names.lookup(k, max_block=MAX_NAME_BLOCK)
             _add(found, hits, "name")
             ordered.extend(sorted(hits))
+
+
+def _bounded(found: dict[int, set[str]], ordered: list[int], bound: int) -> Found:
+    """At most `bound` candidates, in the order the blocks found them (faces first)."""
+    if len(found) > bound:
+        keep = list(dict.fromkeys(ordered))[:bound]
+        return Found({i: found[i] for i in keep}, bound_hit=True)
+    return Found(found)
+
+
+def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> Found:
+    found: dict[int, set[str]] = {}
+    ordered: list[int] = []
+    _face_hits([v for _, v in r.faces], blocks, found, ordered)
+    _name_hits(r.names, blocks, found, ordered)
 
     def compatible(i: int) -> bool:
         return not r.gender or not blocks.gender.get(i) or blocks.gender[i] == r.gender
@@ -159,38 +176,19 @@ def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> 
                 hits = [i for i in hits if i in in_region] or hits
             _add(found, hits, "demographic")
             ordered.extend(sorted(hits))
-    if len(found) > bound:
-        keep = list(dict.fromkeys(ordered))[:bound]
-        return Found({i: found[i] for i in keep}, bound_hit=True)
-    return Found(found)
+    return _bounded(found, ordered, bound)
 
 
 def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Found:
     """Reverse direction: residents in care for one missing-person record."""
     found: dict[int, set[str]] = {}
     ordered: list[int] = []
-    if m.faces and blocks.face is not None and blocks.face.size:
-        _, ids = blocks.face.search(np.stack([v for _, v, _ in m.faces]), FACE_K)
-        for row_ids in ids:
-            for pid in row_ids:
-                owner = blocks.photo_owner.get(int(pid))
-                if owner is not None:
-                    _add(found, [owner], "face")
-                    ordered.append(owner)
-
-    for n in m.names:
-        k = keys_for_text(n)
-        if k is not None:
-            hits = blocks.names.lookup(k, max_block=MAX_NAME_BLOCK)
-            _add(found, hits, "name")
-            ordered.extend(sorted(hits))
+    _face_hits([v for _, v, _ in m.faces], blocks, found, ordered)
+    _name_hits(m.names, blocks, found, ordered)
     for p in m.places:
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
             continue
         pool = blocks.county.get(p.code[:6], set()) if p.level >= 3 else blocks.prefecture.get(p.code[:4], set())
         _add(found, pool, "place")
         ordered.extend(sorted(pool))
-    if len(found) > bound:
-        keep = list(dict.fromkeys(ordered))[:bound]
-        return Found({i: found[i] for i in keep}, bound_hit=True)
-    return Found(found)
+    return _bounded(found, ordered, bound)

@@ -53,3 +53,28 @@ def faces_dir() -> Path:
 def write_csv(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path
+
+
+RED, BLUE = (220, 20, 20), (20, 20, 220)
+
+
+@pytest.fixture
+def photo_pair_store(file_store, tmp_path):
+    """A resident and a record, each with one plain-coloured photo (red, blue), matched in one job."""
+    from PIL import Image
+
+    from reunite.ingest import ingest_file
+    from reunite.jobs import run_match
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+
+    photos = tmp_path / "pair_photos"
+    photos.mkdir()
+    Image.new("RGB", (80, 80), RED).save(photos / "r.jpg")
+    Image.new("RGB", (80, 80), BLUE).save(photos / "m.jpg")
+    rows = (("residents", "编号,姓名,照片\nR1,牛桂华,r.jpg\n"), ("missing", "编号,姓名,照片\nM1,刘桂花,m.jpg\n"))
+    for kind, text in rows:
+        ingest_file(file_store, kind, write_csv(tmp_path / f"{kind}.csv", text), photos=photos)
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    run_match(file_store, "all")
+    return file_store

@@ -90,23 +90,10 @@ def test_export_and_audit_commands(runner, tmp_path):
     assert actions[:2] == ["ingest", "ingest"] and {"index", "match", "export"} <= set(actions)
 
 
-def test_xlsx_export_has_frozen_header_and_photos(file_store, tmp_path):
+def test_xlsx_export_has_frozen_header_and_photos(photo_pair_store, tmp_path):
     from openpyxl import load_workbook
-    from PIL import Image
 
-    photos = tmp_path / "p"
-    photos.mkdir()
-    Image.new("RGB", (64, 64), (200, 10, 10)).save(photos / "r.jpg")
-    Image.new("RGB", (64, 64), (10, 200, 10)).save(photos / "m.jpg")
-    ingest_file(
-        file_store, "residents", write_csv(tmp_path / "r.csv", "编号,姓名,照片\nR1,牛桂华,r.jpg\n"), photos=photos
-    )
-    ingest_file(
-        file_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名,照片\nM1,刘桂花,m.jpg\n"), photos=photos
-    )
-    compute_name_keys(file_store)
-    compute_place_keys(file_store)
-    run_match(file_store, "all")
+    file_store = photo_pair_store
     export(file_store, tmp_path / "c.xlsx", fmt="xlsx")
     wb = load_workbook(tmp_path / "c.xlsx")
     ws = wb.active
