@@ -184,7 +184,7 @@ def _print_status(console: Console, st: dict) -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="residents | missing | registry")],
+    kind: Annotated[str, typer.Argument(help="residents | missing | registry | pfif (PFIF 1.4 persons and notes)")],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK), XLSX or JSONL, Chinese or English headers.")],
     photos: Annotated[
         Path | None,
@@ -205,10 +205,19 @@ def ingest(
     from reunite.ingest import KINDS, ingest_file
     from reunite.store import Store
 
-    if kind not in KINDS:
-        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}", param_hint="KIND")
+    if kind not in (*KINDS, "pfif"):
+        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}, pfif", param_hint="KIND")
 
     def go(c: Ctx) -> int:
+        if kind == "pfif":
+            from reunite.pfif import import_pfif
+
+            with Store.open(c.workspace()) as store:
+                res = import_pfif(store, file, source=source if source != "local" else "pfif", actor=c.by)
+            c.say(f"PFIF persons from {file}: new {res['new']}, updated {res['updated']}, unchanged {res['unchanged']}")
+            for p in res["problems"]:
+                c.err.print(f"  {p}", highlight=False)
+            return EXIT_REJECTS if res["problems"] else 0
         with Store.open(c.workspace()) as store, progress_bar(c, f"ingest {file.name}") as update:
             result = ingest_file(
                 store,
@@ -619,7 +628,7 @@ def synth(
 def export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="File to write (a .manifest.json is written beside it).")],
-    fmt: Annotated[str, typer.Option("--format", help="csv (xlsx, html, pfif planned).")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx | html | pfif (PFIF 1.4 XML).")] = "csv",
     job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
     resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
@@ -627,6 +636,10 @@ def export(
     lang: Annotated[str, typer.Option(help="Headers: zh or en.")] = "zh",
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Full ID and phone numbers (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why an unredacted export is needed (audited).")] = None,
+    new: Annotated[bool, typer.Option("--new", help="Only pairs no earlier job proposed.")] = False,
+    sheet_per_resident: Annotated[
+        bool, typer.Option("--sheet-per-resident", help="XLSX: one sheet per resident.")
+    ] = False,
     home: Home = None,
 ) -> None:
     """Export candidates for police verification: redacted by default, 0600, with a manifest and an audit row."""
@@ -652,6 +665,8 @@ def export(
                 redact=not no_redact,
                 reason=reason,
                 by=c.by,
+                new_only=new,
+                sheet_per_resident=sheet_per_resident,
             )
         c.say(
             f"{m['rows']} candidate row(s) from job {m['job']} written to {out} "
@@ -713,6 +728,41 @@ def purge(
                 by=c.by,
             )
         c.say(f"purged {', '.join(res['records'])}: {res['photos']} photo(s), {len(res['files_removed'])} file(s)")
+
+    run(ctx, go, home)
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+) -> None:
+    """The station's figures by month: received, referred, confirmed, reunited, days to reunion, found by."""
+    from reunite.report import station_report
+    from reunite.store import Store
+
+    def go(c: Ctx) -> None:
+        with Store.open(c.workspace()) as store:
+            rep = station_report(store, date_from, date_to)
+        if as_json:
+            typer.echo(json.dumps(rep, ensure_ascii=False, indent=1))
+            return
+        t = Table(show_header=True, header_style="bold")
+        cols = ("residents_received", "referred", "confirmed", "reunited", "escorted_home", "rejected")
+        t.add_column("month")
+        for col in cols:
+            t.add_column(col.replace("_", " "))
+        for month, v in rep["by_month"].items():
+            t.add_row(month, *(str(v.get(k, 0)) for k in cols))
+        t.add_row("total", *(str(rep["totals"][k]) for k in cols))
+        c.console.print(t)
+        c.console.print(
+            f"median days from intake to reunion: {rep['median_days_intake_to_reunion']}; "
+            f"reunions found by: {rep['reunions_found_by'] or 'none yet'}"
+        )
 
     run(ctx, go, home)
 

@@ -107,8 +107,19 @@ def candidate_rows(
     min_weight: float | None,
     top_k: int | None,
     redact: bool,
+    new_only: bool = False,
 ) -> tuple[int | None, list[dict]]:
     rows = [r for r in list_candidates(store, job, resident_ids) if r["direction"] == "resident"]
+    if new_only and rows:  # pairs that no earlier job proposed
+        seen = {
+            (a, b)
+            for a, b in store.conn.execute(
+                "SELECT r.external_id, m.external_id FROM candidates c JOIN residents r ON r.id = c.resident_id"
+                " JOIN missing_persons m ON m.id = c.missing_id WHERE c.job_id < ?",
+                (rows[0]["job"],),
+            )
+        }
+        rows = [r for r in rows if (r["resident"]["id"], r["missing"]["id"]) not in seen]
     if min_weight is not None:
         rows = [r for r in rows if r["weight"] >= min_weight]
     if top_k is not None:
@@ -159,6 +170,7 @@ def candidate_rows(
                 "_terms": r["terms"],
                 "_resident_photo": _first_photo(store, "resident_id", res["id"]),
                 "_missing_photo": _first_photo(store, "missing_id", mis["id"]),
+                "_missing_source": mis["source"],
             }
         )
     return (rows[0]["job"] if rows else job), out
@@ -177,22 +189,31 @@ def export(
     redact: bool = True,
     reason: str | None = None,
     by: str | None = None,
+    new_only: bool = False,
+    sheet_per_resident: bool = False,
 ) -> dict:
     """Write the export and its manifest; returns the manifest."""
-    if fmt not in WRITERS:
-        raise ReuniteError(f"format {fmt!r} is not built yet ({', '.join(WRITERS)} work; pfif is planned)")
+    if fmt not in (*WRITERS, "pfif"):
+        raise ReuniteError(f"unknown format {fmt!r} (one of {', '.join([*WRITERS, 'pfif'])})")
     if not redact and not reason:
         raise ReuniteError(
             "--no-redact needs --reason: unredacted ID numbers and phone numbers are recorded in the audit"
         )
-    job_id, rows = candidate_rows(store, job, resident_ids, min_weight, top_k, redact)
+    job_id, rows = candidate_rows(store, job, resident_ids, min_weight, top_k, redact, new_only)
     for row in rows:
         for key in ("resident_sex", "missing_sex"):
             row[key] = SEX_WORDS[lang].get(row[key], row[key])
     header = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    WRITERS[fmt](store, out, header, rows, lang)
+    if fmt == "pfif":
+        from reunite.pfif import export_pfif
+
+        export_pfif(store, out, PFIF_DOMAIN, job_id, rows, redact)
+    elif fmt == "xlsx":
+        _write_xlsx(store, out, header, rows, lang, sheet_per_resident)
+    else:
+        WRITERS[fmt](store, out, header, rows, lang)
     os.chmod(out, 0o600)
     manifest = {
         "file": out.name,
@@ -226,14 +247,27 @@ def _xlsx_safe(value: object) -> object:
     return value
 
 
-def _write_xlsx(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
+def _write_xlsx(
+    store: Store, out: Path, header: list[str], rows: list[dict], lang: str, per_resident: bool = False
+) -> None:
+    """Frozen header, widths, the two photos side by side; one sheet per resident when asked."""
     from openpyxl import Workbook
+
+    wb = Workbook()
+    if per_resident:
+        wb.remove(wb.active)
+        for rid in dict.fromkeys(r["resident_id"] for r in rows):
+            _xlsx_sheet(store, wb.create_sheet(rid[:31]), header, [r for r in rows if r["resident_id"] == rid], lang)
+    else:
+        _xlsx_sheet(store, wb.active, header, rows, lang)
+        wb.active.title = "候选名单" if lang == "zh" else "candidates"
+    wb.save(out)
+
+
+def _xlsx_sheet(store: Store, ws, header: list[str], rows: list[dict], lang: str) -> None:
     from openpyxl.drawing.image import Image as XLImage
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "候选名单" if lang == "zh" else "candidates"
     photo_cols = ["受助人员照片", "寻亲人员照片"] if lang == "zh" else ["resident photo", "missing person photo"]
     ws.append(photo_cols + header)
     ws.freeze_panes = "C2"
@@ -247,7 +281,6 @@ def _write_xlsx(store: Store, out: Path, header: list[str], rows: list[dict], la
             data = thumbnail(store, row[key], 120)
             if data:
                 ws.add_image(XLImage(io.BytesIO(data)), f"{col}{n}")
-    wb.save(out)
 
 
 CSS = """
@@ -320,7 +353,8 @@ def _write_html(store: Store, out: Path, header: list[str], rows: list[dict], la
     out.write_text(head + "".join(_card(store, r, labels, zh) for r in rows) + "</body></html>", encoding="utf-8")
 
 
-WRITERS = {"csv": _write_csv, "xlsx": _write_xlsx, "html": _write_html}
+WRITERS = {"csv": _write_csv, "xlsx": _write_xlsx, "html": _write_html}  # pfif: reunite.pfif
+PFIF_DOMAIN = "reunite.local"
 
 
 def audit_rows(store: Store, since: str | None = None) -> list[dict]:

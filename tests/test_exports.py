@@ -83,8 +83,14 @@ def test_export_and_audit_commands(runner, tmp_path):
     runner.invoke(app, ["--home", str(home), "match", "--all"])
     r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.csv")])
     assert r.exit_code == 0 and "redacted" in r.output
-    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.pfif"), "--format", "pfif"])
-    assert r.exit_code == 1 and "not built yet" in r.output
+    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.pfif"), "--format", "doc"])
+    assert r.exit_code == 1 and "unknown format" in r.output
+    r = runner.invoke(app, ["--home", str(home), "report"])
+    assert r.exit_code == 0 and "median days" in r.output
+    r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.xml"), "--format", "pfif"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["--home", str(home), "ingest", "pfif", str(tmp_path / "e.xml"), "--source", "peer"])
+    assert r.exit_code == 0 and "new 2" in r.output
     r = runner.invoke(app, ["--home", str(home), "audit", "--json"])
     actions = [a["action"] for a in json.loads(r.output)]
     assert actions[:2] == ["ingest", "ingest"] and {"index", "match", "export"} <= set(actions)
@@ -103,3 +109,90 @@ def test_xlsx_export_has_frozen_header_and_photos(photo_pair_store, tmp_path):
     page = (tmp_path / "c.html").read_text(encoding="utf-8")
     assert page.count("data:image/jpeg;base64,") == 2 and "break-after: page" in page
     assert "牛桂华" in page and "<script" not in page
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "html", "pfif"])
+def test_redaction_in_every_format(job_store, tmp_path, fmt):
+    out = tmp_path / f"c.{fmt}"
+    export(job_store, out, fmt=fmt)
+    if fmt == "xlsx":
+        from openpyxl import load_workbook
+
+        text = " ".join(str(c.value) for row in load_workbook(out).active.iter_rows() for c in row)
+    else:
+        text = out.read_text(encoding="utf-8-sig")
+    assert "511302195603140428" not in text and "13800138000" not in text
+    assert json.loads((tmp_path / f"c.{fmt}.manifest.json").read_text())["redacted"] is True
+
+
+def test_pfif_round_trip(job_store, tmp_path, mem_store):
+    from defusedxml import ElementTree as SafeET
+
+    from reunite.pfif import NS, import_pfif
+
+    out = tmp_path / "c.pfif.xml"
+    export(job_store, out, fmt="pfif")
+    root = SafeET.parse(out).getroot()
+    assert root.tag == f"{{{NS}}}pfif"
+    notes = list(root.iter(f"{{{NS}}}note"))
+    assert notes and "weight" in notes[0].find(f"{{{NS}}}text").text
+    res = import_pfif(mem_store, out, source="peer")
+    assert res["new"] == 2 and not res["problems"]  # the record and the resident as persons
+    m = mem_store.conn.execute("SELECT * FROM missing_persons WHERE external_id LIKE 'missing.%'").fetchone()
+    assert (m["gender"], m["birth_date"], m["hometown"]) == ("F", "1956", "四川省南充市顺庆区")
+    assert [n.name for n in mem_store.names_of(missing_id=m["id"])] == ["刘桂花"]
+    resident = mem_store.conn.execute(
+        "SELECT notes FROM missing_persons WHERE external_id LIKE 'resident.%'"
+    ).fetchone()
+    assert "candidate #1" in resident["notes"]
+    assert import_pfif(mem_store, out, source="peer")["unchanged"] == 2  # idempotent
+
+
+def test_pfif_refuses_entity_expansion(mem_store, tmp_path):
+    from reunite.errors import InputFileError
+    from reunite.pfif import import_pfif
+
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;">]><x>&b;</x>')
+    with pytest.raises(InputFileError):
+        import_pfif(mem_store, bomb)
+
+
+def test_export_new_and_sheet_per_resident(job_store, tmp_path):
+    from openpyxl import load_workbook
+
+    first = export(job_store, tmp_path / "a.csv")
+    run_match(job_store, "all")
+    again = export(job_store, tmp_path / "b.csv", new_only=True)
+    assert first["rows"] >= 1 and again["rows"] == 0  # nothing new since the previous job
+    export(job_store, tmp_path / "s.xlsx", fmt="xlsx", sheet_per_resident=True)
+    assert load_workbook(tmp_path / "s.xlsx").sheetnames == ["R1"]
+
+
+def test_review_state_transitions(job_store):
+    from reunite.jobs import list_candidates, record_decision
+
+    rid, mid = job_store.resident_id("local", "R1"), job_store.missing_id("local", "M1")
+    record_decision(job_store, rid, mid, "referred", "sent to police", "caseworker")
+    assert job_store.conn.execute("SELECT status FROM missing_persons WHERE id = ?", (mid,)).fetchone()[0] == "open"
+    assert list_candidates(job_store)[0]["decision"] == "referred"
+    record_decision(job_store, rid, mid, "confirmed", "DNA match", "police")
+    assert job_store.conn.execute("SELECT status FROM residents WHERE id = ?", (rid,)).fetchone()[0] == "returned"
+    record_decision(job_store, rid, mid, "reunited", "went home 2024-07-01", "caseworker")
+    history = [r[0] for r in job_store.conn.execute("SELECT decision FROM decisions ORDER BY id")]
+    assert history == ["referred", "confirmed", "reunited"]
+    actions = [r[0] for r in job_store.conn.execute("SELECT action FROM audit ORDER BY id")]
+    assert actions.count("review") == 3
+
+
+def test_station_report(job_store, runner):
+    from reunite.jobs import record_decision
+    from reunite.report import station_report
+
+    rid, mid = job_store.resident_id("local", "R1"), job_store.missing_id("local", "M1")
+    for decision in ("referred", "confirmed", "reunited"):
+        record_decision(job_store, rid, mid, decision, None, "caseworker")
+    rep = station_report(job_store)
+    assert rep["totals"]["referred"] == rep["totals"]["reunited"] == rep["totals"]["escorted_home"] == 1
+    assert rep["reunions_found_by"] in ({"name": 1}, {"several": 1}, {"place": 1})
+    assert station_report(job_store, "1990-01-01", "1990-12-31")["totals"]["reunited"] == 0
