@@ -123,7 +123,7 @@ def run_demo(
     )
     report.lines.append(
         f"all candidates: uv run reunite --home {ws.root} candidates; exports: reunite export --format "
-        "csv|xlsx|html (PFIF and the station report are not built yet)"
+        "csv|xlsx|html|pfif; station figures: reunite report"
     )
     return report
 

@@ -2,7 +2,7 @@
 part, phone numbers and contact names are masked); every export is written private (0600) with a sidecar
 manifest (sha256, job, rows, redaction) and an audit row. Formats: CSV (UTF-8 with BOM, formula-safe), XLSX
 (frozen header, the two photos side by side), HTML (one self-contained file, a card per candidate, one per A4
-page in print); PFIF is planned."""
+page in print) and PFIF 1.4 (`reunite.pfif`)."""
 
 from __future__ import annotations
 

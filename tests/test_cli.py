@@ -69,11 +69,13 @@ def test_python_cli_py_from_checkout(tmp_path):
     assert out.stdout.startswith("reunite ")
 
 
-def test_demo_runs_and_says_what_is_not_built(runner, tmp_path):
+def test_demo_runs_without_faces(runner, tmp_path):
     r = runner.invoke(app, ["demo", "--home", str(tmp_path / "demo")])
     assert r.exit_code == 0, r.output
     assert "ingest residents" in r.output and "rejected 0" in r.output
     assert "photos: not used" in r.output
+    assert "true record ranked 1st" in r.output and "HTML report for police verification" in r.output
+    assert (tmp_path / "demo" / "exports" / "demo-candidates.html").is_file()
 
 
 def test_synth_is_deterministic_byte_for_byte(runner, tmp_path):
