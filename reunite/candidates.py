@@ -143,6 +143,15 @@ def _bounded(found: dict[int, set[str]], ordered: list[int], bound: int) -> Foun
     return Found(found)
 
 
+def _birth_window(r: ResidentView) -> tuple[int, int] | None:
+    """Birth years compatible with the estimated age: the range widened by 5 years + 15% either side."""
+    if r.age_min is None or r.age_max is None:
+        return None
+    found_year = int(r.found_date[:4]) if r.found_date else date.today().year
+    margin = 5 + int(0.15 * r.age_max)
+    return found_year - r.age_max - margin, found_year - r.age_min + margin
+
+
 def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> Found:
     found: dict[int, set[str]] = {}
     ordered: list[int] = []
@@ -152,11 +161,19 @@ def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> 
     def compatible(i: int) -> bool:
         return not r.gender or not blocks.gender.get(i) or blocks.gender[i] == r.gender
 
+    birth_window = _birth_window(r)
+
+    def plausible_age(i: int) -> bool:
+        """Place blocks keep records whose birth year fits the age estimate with a wide margin (or is unknown):
+        a prefecture holds thousands of records, and the block is a way in, not the evidence."""
+        year = blocks.birth_year.get(i)
+        return birth_window is None or year is None or birth_window[0] <= year <= birth_window[1]
+
     for p in r.places:
         if p.span != "place_clues" or p.confidence < 0.3:
             continue
         pool = blocks.county.get(p.code[:6], set()) if p.level >= 3 else blocks.prefecture.get(p.code[:4], set())
-        hits = [i for i in pool if compatible(i)]
+        hits = [i for i in pool if compatible(i) and plausible_age(i)]
         _add(found, hits, "place")
         ordered.extend(sorted(hits))
     if not r.faces and not r.names:
