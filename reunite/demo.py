@@ -14,7 +14,6 @@ from pathlib import Path
 from reunite.errors import ReuniteError
 from reunite.exports import export
 from reunite.ingest import ingest_file
-from reunite.names import parse_name
 from reunite.store import Store
 from reunite.textkeys import compute_name_keys, compute_place_keys
 from reunite.workspace import init_workspace
@@ -156,52 +155,3 @@ def _accuracy(rows: list[dict], truth_path: Path) -> list[str]:
         f"generated residents with a record: {n}; true record ranked 1st for {at1} ({at1 / max(n, 1):.0%}), "
         f"in the top 10 for {at10} ({at10 / max(n, 1):.0%})"
     ]
-
-
-def name_place_evidence(store: Store) -> list[str]:
-    """For each resident: registered records whose names block with and compare at fuzzy level or better,
-    with the place comparison. Real matcher output, shown before scoring exists."""
-    from reunite.blocking import NameIndex
-    from reunite.names import LEVELS, match_records
-    from reunite.places import PlaceHit, compare_places
-    from reunite.textkeys import name_keys
-
-    def places(col: str, rid: int) -> list[PlaceHit]:
-        rows = store.conn.execute(
-            f"SELECT code, level, how, confidence FROM place_keys WHERE {col} = ? ORDER BY rank", (rid,)
-        ).fetchall()
-        return [PlaceHit(r["code"], r["level"], r["code"], r["how"], "", r["confidence"]) for r in rows]
-
-    missing = store.conn.execute(
-        "SELECT id, external_id, hometown, kind, from_resident_id FROM missing_persons WHERE status = 'open'"
-    ).fetchall()
-    names_of = {m["id"]: [n.name for n in store.names_of(missing_id=m["id"])] for m in missing}
-    index = NameIndex()
-    for mid, names in names_of.items():
-        for n in names:
-            if (p := parse_name(n)) is not None:
-                index.add(mid, name_keys(p), n)
-    lines = ["name/place evidence (resident -> registered record):"]
-    own_entry = {m["id"]: m["from_resident_id"] for m in missing}
-    for r in store.conn.execute(
-        "SELECT id, external_id, accent FROM residents WHERE status = 'in_care' ORDER BY id"
-    ).fetchall():
-        heard = [n.name for n in store.names_of(resident_id=r["id"])]
-        ids: set[int] = set()
-        for n in heard:
-            if (p := parse_name(n)) is not None:
-                ids |= index.lookup(name_keys(p))
-        shown = 0
-        for mid in sorted(ids):
-            if own_entry.get(mid) == r["id"]:
-                continue
-            m = match_records(heard, names_of[mid], r["accent"])
-            if LEVELS.index(m.level) > LEVELS.index("nickname"):
-                continue
-            pm = compare_places(places("resident_id", r["id"]), places("missing_id", mid))
-            ext = next(x["external_id"] for x in missing if x["id"] == mid)
-            lines.append(f"  {r['external_id']} -> {ext}: {m.describe()}; place: {pm.level}")
-            shown += 1
-        if not shown:
-            lines.append(f"  {r['external_id']} ({'/'.join(heard) or 'no name'}): no name evidence")
-    return lines

@@ -77,12 +77,6 @@ class IngestResult:
         }
 
 
-class _RowErrors(Exception):
-    def __init__(self, rejects: list[Reject]) -> None:
-        super().__init__(rejects)
-        self.rejects = rejects
-
-
 class _RowBuilder:
     """Turns one row's cells into a record, collecting every field error rather than stopping at the first."""
 

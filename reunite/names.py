@@ -100,10 +100,6 @@ class Name:
     surname_readings: tuple[tuple[str, ...], ...] = ()
     given_py: tuple[str, ...] = ()
 
-    @property
-    def full_py(self) -> tuple[str, ...]:
-        return tuple(r[0] for r in self.surname_readings) + self.given_py
-
 
 @lru_cache(maxsize=200_000)
 def parse_name(text: str) -> Name | None:
@@ -322,15 +318,6 @@ def best_match(names_a: list[str], names_b: list[str], group: str | None = None)
                 if m.level == "exact":
                     return m
     return best  # type: ignore[return-value]
-
-
-@dataclass
-class Profiles:
-    """Which profile(s) apply to a pair: the speaker's accent and the missing person's hometown."""
-
-    from_accent: str | None = None
-    from_hometown: str | None = None
-    groups: list[str] = field(default_factory=list)
 
 
 def speaker_groups(accent: str | None, hometown_code: str | None) -> list[str | None]:

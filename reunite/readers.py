@@ -153,8 +153,3 @@ def _xlsx_cell(value: object) -> object:
     if isinstance(value, int | float):
         return str(value)
     return value
-
-
-def iter_cells(headers: list[str], row: list[object]) -> Iterator[tuple[int, object]]:
-    for i in range(len(headers)):
-        yield i, row[i] if i < len(row) else None

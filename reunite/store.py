@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -452,7 +451,3 @@ def _split_sql(script: str) -> list[str]:
     if rest:
         statements.append(rest)
     return statements
-
-
-def db_files(root: Path) -> list[Path]:
-    return sorted(root.glob("reunite.db*"))
