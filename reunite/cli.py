@@ -448,6 +448,7 @@ def candidates(
 ) -> None:
     """List a job's ranked candidates with weight, probability and the evidence that drove them."""
     from reunite.jobs import list_candidates, resolve_ids
+    from reunite.scoring import strongest_terms
     from reunite.store import Store
 
     def go(c: Ctx) -> None:
@@ -460,8 +461,7 @@ def candidates(
         if not rows:
             c.console.print("no candidates")
         for r in rows:
-            top = sorted((t for t in r["terms"] if t["term"] != "prior"), key=lambda t: -abs(t["weight"]))[:3]
-            why = "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
+            why = strongest_terms(r["terms"])
             flag = " [registry: wandered before]" if r["registry"] else ""
             dec = f" ({r['decision']})" if r["decision"] else ""
             c.console.print(

@@ -14,6 +14,7 @@ from pathlib import Path
 from reunite.errors import ReuniteError
 from reunite.exports import export
 from reunite.ingest import ingest_file
+from reunite.scoring import strongest_terms
 from reunite.store import Store
 from reunite.textkeys import compute_name_keys, compute_place_keys
 from reunite.workspace import init_workspace
@@ -132,8 +133,7 @@ def _showcase(rows: list[dict]) -> list[str]:
     for r in rows:
         if r["resident"]["source"] != "showcase" or r["direction"] != "resident" or r["rank"] > 2:
             continue
-        top = sorted((t for t in r["terms"] if t["term"] != "prior"), key=lambda t: -abs(t["weight"]))[:3]
-        why = "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
+        why = strongest_terms(r["terms"])
         out.append(f"  {r['resident']['id']} -> {r['missing']['id']} #{r['rank']} ({r['weight']:+.1f}; {why})")
     return out
 

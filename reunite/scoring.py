@@ -238,6 +238,12 @@ def score(
     return Score(round(total, 3), prob, terms)
 
 
+def strongest_terms(terms: list[dict], n: int = 3) -> str:
+    """The n terms that moved a stored candidate's weight most, as `name dialect +6.6; place ... `."""
+    top = sorted((t for t in terms if t["term"] != "prior"), key=lambda t: -abs(t["weight"]))[:n]
+    return "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
+
+
 def surname_of(names: list[str]) -> str | None:
     for n in names:
         p = parse_name(n)

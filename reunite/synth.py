@@ -8,13 +8,19 @@ homophone).
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
-from reunite.names import surname_table
+from reunite.gazetteer import gazetteer, short_name
+from reunite.idcard import make_id_number
+from reunite.names import group_from_region, surname_table
 from reunite.phonetics import folder, profile_rules, readings
 
 
@@ -71,14 +77,6 @@ def hear_name(name: str, group: str | None, rng: random.Random, rate: float = 0.
 
 
 # -- a whole synthetic set with known truth ----------------------------------------------------------------
-import csv as _csv  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import date, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from reunite.gazetteer import gazetteer, short_name  # noqa: E402
-from reunite.idcard import make_id_number  # noqa: E402
-from reunite.names import group_from_region  # noqa: E402
 
 MISSING_HEADER = [
     "编号",
@@ -159,11 +157,11 @@ def face_identities(faces: Path) -> list[FaceIdentity]:
     east: dict[str, bool] = {}
     if (faces / "IDENTITIES.csv").is_file():
         with open(faces / "IDENTITIES.csv", encoding="utf-8") as fh:
-            east = {r["identity"]: r.get("east_asian") == "1" for r in _csv.DictReader(fh)}
+            east = {r["identity"]: r.get("east_asian") == "1" for r in csv.DictReader(fh)}
     gap: dict[str, tuple[list[str], list[str]]] = {}
     if (faces / "AGE_GAP.csv").is_file():
         with open(faces / "AGE_GAP.csv", encoding="utf-8") as fh:
-            for r in _csv.DictReader(fh):
+            for r in csv.DictReader(fh):
                 gap[r["identity"]] = (r["young_files"].split(";"), r["adult_files"].split(";"))
     out = []
     for d in sorted(p for p in faces.iterdir() if p.is_dir()):
@@ -417,7 +415,7 @@ def write_set(data: SynthSet, out: Path, fmt: str = "csv") -> list[Path]:
         else:
             path = out / f"{name}.csv"
             with open(path, "w", encoding="utf-8", newline="") as fh:
-                w = _csv.writer(fh, lineterminator="\n")
+                w = csv.writer(fh, lineterminator="\n")
                 w.writerow(header)
                 w.writerows(rows)
         written.append(path)

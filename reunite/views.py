@@ -3,7 +3,7 @@ face encodings), so comparisons never touch the database."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -59,47 +59,24 @@ def _chunks(ids: list[int], n: int = 500):
         yield ids[i : i + n]
 
 
-def load_residents(store: Store, ids: list[int], settings_key: str | None) -> dict[int, ResidentView]:
-    out: dict[int, ResidentView] = {}
+def _load(store: Store, view: type, table: str, owner: str, ids: list[int], settings_key: str | None) -> dict:
+    """Views of the given records: their scalar fields are the table's columns of the same names."""
+    columns = [f.name for f in fields(view) if f.name not in ("names", "places", "faces")]
+    out: dict = {}
     for part in _chunks(sorted(set(ids))):
         marks = ", ".join("?" for _ in part)
-        for r in store.conn.execute(f"SELECT * FROM residents WHERE id IN ({marks})", part):
-            out[r["id"]] = ResidentView(
-                r["id"],
-                r["external_id"],
-                r["source"],
-                r["gender"],
-                r["age_min"],
-                r["age_max"],
-                r["height_cm"],
-                r["accent"],
-                r["found_date"],
-                r["features"],
-            )
-        _attach(store, out, part, "resident_id", settings_key)
+        for r in store.conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id IN ({marks})", part):
+            out[r["id"]] = view(**{c: r[c] for c in columns})
+        _attach(store, out, part, owner, settings_key)
     return out
+
+
+def load_residents(store: Store, ids: list[int], settings_key: str | None) -> dict[int, ResidentView]:
+    return _load(store, ResidentView, "residents", "resident_id", ids, settings_key)
 
 
 def load_missing(store: Store, ids: list[int], settings_key: str | None) -> dict[int, MissingView]:
-    out: dict[int, MissingView] = {}
-    for part in _chunks(sorted(set(ids))):
-        marks = ", ".join("?" for _ in part)
-        for r in store.conn.execute(f"SELECT * FROM missing_persons WHERE id IN ({marks})", part):
-            out[r["id"]] = MissingView(
-                r["id"],
-                r["external_id"],
-                r["source"],
-                r["kind"],
-                r["gender"],
-                r["birth_year"],
-                r["height_cm"],
-                r["dialect"],
-                r["missing_date"],
-                r["features"],
-                r["from_resident_id"],
-            )
-        _attach(store, out, part, "missing_id", settings_key)
-    return out
+    return _load(store, MissingView, "missing_persons", "missing_id", ids, settings_key)
 
 
 def _attach(store: Store, views: dict, part: list[int], owner: str, settings_key: str | None) -> None:
