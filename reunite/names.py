@@ -86,7 +86,14 @@ def surname_table() -> tuple[dict[str, float], tuple[str, ...]]:
 def surname_share(surname: str) -> float:
     """Prior share of a surname in the population; unlisted surnames get the smallest listed share / 2."""
     table, _ = surname_table()
-    return table.get(surname, min(table.values()) / 2)
+    share = table.get(surname)
+    return share if share is not None else _unlisted_share()
+
+
+@cache
+def _unlisted_share() -> float:
+    """Computed once: surname_share runs for every scored pair."""
+    return min(surname_table()[0].values()) / 2
 
 
 @dataclass(frozen=True)
