@@ -103,6 +103,8 @@ def build_blocks(store: Store, side: str, settings_key: str | None) -> SideBlock
 class Found:
     ids: dict[int, set[str]]  # candidate id -> sources (face, name, place, demographic)
     bound_hit: bool = False
+    face_best: dict[int, float] = field(default_factory=dict)  # face hits: closest photo distance
+    face_floor: float = 0.0  # a photo not among the hits is at least this far (0: unknown)
 
 
 def _add(found: dict[int, set[str]], ids, source: str) -> None:
@@ -110,11 +112,18 @@ def _add(found: dict[int, set[str]], ids, source: str) -> None:
         found.setdefault(i, set()).add(source)
 
 
-def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]) -> None:
-    """Owners of the nearest photos, closest first."""
+def _face_hits(
+    vectors: list[np.ndarray], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]
+) -> tuple[dict[int, float], float]:
+    """Owners of the nearest photos, closest first; their distances, and how far any other photo is."""
     if not vectors or blocks.face is None or not blocks.face.size:
-        return
+        return {}, 0.0
     d, ids = blocks.face.search(np.stack(vectors), FACE_K)
+    # every photo not returned is at least as far as the farthest returned one (unknown if the search padded)
+    floor = min(
+        (float(row_d[-1]) if len(row_d) == FACE_K else float("inf")) if (row_ids >= 0).all() else 0.0
+        for row_d, row_ids in zip(d, ids, strict=True)
+    )
     best: dict[int, float] = {}
     for row_d, row_ids in zip(d, ids, strict=True):
         for dist, pid in zip(row_d, row_ids, strict=True):
@@ -124,6 +133,7 @@ def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks, found: dict[int, s
     for owner in sorted(best, key=best.get):
         _add(found, [owner], "face")
         ordered.append(owner)
+    return best, floor
 
 
 def _name_hits(names: list[str], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]) -> None:
@@ -135,12 +145,12 @@ def _name_hits(names: list[str], blocks: SideBlocks, found: dict[int, set[str]],
             ordered.extend(sorted(hits))
 
 
-def _bounded(found: dict[int, set[str]], ordered: list[int], bound: int) -> Found:
+def _bounded(found: dict[int, set[str]], ordered: list[int], bound: int, face: tuple[dict, float]) -> Found:
     """At most `bound` candidates, in the order the blocks found them (faces first)."""
     if len(found) > bound:
         keep = list(dict.fromkeys(ordered))[:bound]
-        return Found({i: found[i] for i in keep}, bound_hit=True)
-    return Found(found)
+        return Found({i: found[i] for i in keep}, True, *face)
+    return Found(found, False, *face)
 
 
 def _birth_window(r: ResidentView) -> tuple[int, int] | None:
@@ -155,7 +165,7 @@ def _birth_window(r: ResidentView) -> tuple[int, int] | None:
 def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> Found:
     found: dict[int, set[str]] = {}
     ordered: list[int] = []
-    _face_hits([v for _, v in r.faces], blocks, found, ordered)
+    face = _face_hits([v for _, v in r.faces], blocks, found, ordered)
     _name_hits(r.names, blocks, found, ordered)
 
     def compatible(i: int) -> bool:
@@ -193,14 +203,14 @@ def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> 
                 hits = [i for i in hits if i in in_region] or hits
             _add(found, hits, "demographic")
             ordered.extend(sorted(hits))
-    return _bounded(found, ordered, bound)
+    return _bounded(found, ordered, bound, face)
 
 
 def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Found:
     """Reverse direction: residents in care for one missing-person record."""
     found: dict[int, set[str]] = {}
     ordered: list[int] = []
-    _face_hits([v for _, v, _ in m.faces], blocks, found, ordered)
+    face = _face_hits([v for _, v, _ in m.faces], blocks, found, ordered)
     _name_hits(m.names, blocks, found, ordered)
     for p in m.places:
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
@@ -208,4 +218,4 @@ def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Fo
         pool = blocks.county.get(p.code[:6], set()) if p.level >= 3 else blocks.prefecture.get(p.code[:4], set())
         _add(found, pool, "place")
         ordered.extend(sorted(pool))
-    return _bounded(found, ordered, bound)
+    return _bounded(found, ordered, bound, face)

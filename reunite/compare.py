@@ -14,7 +14,7 @@ import numpy as np
 
 from reunite.calibration import Calibration, population_for
 from reunite.names import group_from_accent, group_from_region, match_records
-from reunite.places import compare_places
+from reunite.places import PlaceHit, compare_places
 from reunite.views import MissingView, ResidentView
 
 # Distinctive features (体貌特征) as data: term -> synonyms. Side words mark left/right.
@@ -82,11 +82,11 @@ def parse_features(text: str | None) -> frozenset[tuple[str, str, str]]:
     return frozenset(out)
 
 
-def _year(iso: str | None) -> int | None:
+def iso_year(iso: str | None) -> int | None:
     return int(iso[:4]) if iso else None
 
 
-def _date(iso: str | None) -> date | None:
+def iso_date(iso: str | None) -> date | None:
     if not iso:
         return None
     parts = [int(x) for x in iso.split("-")] + [1, 1]
@@ -107,7 +107,7 @@ def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
         if taken and m.birth_year and age_now is not None:
             gap = max(0.0, age_now - (taken - m.birth_year))
         elif m.birth_year and m.missing_date and age_now is not None:
-            gap = max(0.0, age_now - (_year(m.missing_date) - m.birth_year))  # photo at latest when they went
+            gap = max(0.0, age_now - (iso_year(m.missing_date) - m.birth_year))  # photo at latest when they went
         llr = cal.llr(d, population_for(None, gap))
         if best is None or llr > best[0]:
             best = (llr, d, None if gap is None else round(gap), len(r.faces) * len(m.faces))
@@ -133,19 +133,26 @@ def compare_name(r: ResidentView, m: MissingView) -> Level:
 
 
 def compare_place(r: ResidentView, m: MissingView) -> Level:
-    accent = group_from_accent(r.accent)
     home = group_from_region(m.hometown_code) or group_from_accent(m.dialect)
+    return _place_level(tuple(r.places), tuple(m.places), group_from_accent(r.accent), home)
+
+
+@lru_cache(maxsize=200_000)
+def _place_level(
+    r_places: tuple[PlaceHit, ...], m_places: tuple[PlaceHit, ...], accent: str | None, home: str | None
+) -> Level:
+    """Cached by the readings: a resident's candidates from one county share theirs."""
     res = compare_places(
-        [p for p in r.places if p.span == "place_clues"],
-        [p for p in m.places if p.span in ("hometown", "id_region")],
+        [p for p in r_places if p.span == "place_clues"],
+        [p for p in m_places if p.span in ("hometown", "id_region")],
         accent,
         home,
     )
     if res.level in ("conflicting", "unknown"):
         # where they were found against where they went missing: people are often found near home
         near = compare_places(
-            [p for p in r.places if p.span == "found_place"],
-            [p for p in m.places if p.span in ("missing_place", "hometown", "id_region")],
+            [p for p in r_places if p.span == "found_place"],
+            [p for p in m_places if p.span in ("missing_place", "hometown", "id_region")],
         )
         if near.level in ("same_county", "same_prefecture", "same_township"):
             return Level("place", "found_near", f"found near {near.level.removeprefix('same_')}")
@@ -162,7 +169,7 @@ def compare_sex(r: ResidentView, m: MissingView) -> Level:
 def compare_age(r: ResidentView, m: MissingView) -> Level:
     """The missing person's age on the found date against the estimated range; the estimate's error grows
     with age (3 years + 10%)."""
-    found = _year(r.found_date) or date.today().year
+    found = iso_year(r.found_date) or date.today().year
     if m.birth_year is None or r.age_min is None or r.age_max is None:
         return Level("age", "unknown")
     age = found - m.birth_year
@@ -185,8 +192,8 @@ def compare_height(r: ResidentView, m: MissingView) -> Level:
     diff = r.height_cm - m.height_cm
     growth = 0.0
     if m.birth_year and m.missing_date:
-        age_then = _year(m.missing_date) - m.birth_year
-        years = (_year(r.found_date) or date.today().year) - _year(m.missing_date)
+        age_then = iso_year(m.missing_date) - m.birth_year
+        years = (iso_year(r.found_date) or date.today().year) - iso_year(m.missing_date)
         if age_then < 18:  # a child keeps growing: up to ~7 cm a year until 18
             growth = 7.0 * max(0, min(years, 18 - age_then))
     if -5 <= diff <= 5 + growth:
@@ -202,7 +209,7 @@ def compare_height(r: ResidentView, m: MissingView) -> Level:
 
 def compare_timeline(r: ResidentView, m: MissingView, margin_days: int = 60) -> Level:
     """Found after going missing, with a margin: dates in records are wrong sometimes."""
-    found, missing = _date(r.found_date), _date(m.missing_date)
+    found, missing = iso_date(r.found_date), iso_date(m.missing_date)
     if found is None or missing is None:
         return Level("timeline", "unknown")
     days = (found - missing).days

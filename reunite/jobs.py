@@ -15,14 +15,16 @@ from pathlib import Path
 
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
-from reunite.candidates import build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.candidates import Found, build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.columnar import MissingTable
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.index import current_version, read_manifest
 from reunite.names import SurnameFrequencies, surname_table
 from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
 from reunite.store import Store, now_iso
-from reunite.views import load_missing, load_residents
+from reunite.topk import Weights, rank_candidates
+from reunite.views import ResidentView, load_missing, load_residents
 
 DEFAULT_BOUND = 3000
 ALERT_WEIGHT = 10.0  # new candidates above this are written out by `reunite nightly`
@@ -140,6 +142,7 @@ def run_match(
     batch_size: int = 200,
     on_progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    exhaustive: bool = False,
 ) -> JobResult:
     """Run one job and store its ranked candidates (both directions as asked)."""
     t_start = time.perf_counter()
@@ -176,7 +179,13 @@ def run_match(
         total = len(targets_r) + len(targets_m)
         done = 0
         spec = BatchSpec(
-            store.workspace.root if store.workspace else None, key, params.to_json(), bound, top_k, min_weight
+            store.workspace.root if store.workspace else None,
+            key,
+            params.to_json(),
+            bound,
+            top_k,
+            min_weight,
+            exhaustive,
         )
         batches = [
             (d, t[k : k + batch_size])
@@ -240,6 +249,7 @@ class BatchSpec:
     bound: int
     top_k: int
     min_weight: float | None
+    exhaustive: bool = False  # compare every blocked pair in full (the reference the pruned search must equal)
 
 
 @dataclass
@@ -253,46 +263,89 @@ class BatchContext:
     cal: Calibration
     params: Params
     freqs: SurnameFrequencies
+    table: MissingTable | None = None
+    weights: Weights | None = None
 
     @classmethod
     def build(cls, spec: BatchSpec, store: Store, directions: set[str]) -> BatchContext:
         blocks = {d: build_blocks(store, "missing" if d == "resident" else "residents", spec.key) for d in directions}
+        params, freqs = Params.from_json(spec.params), SurnameFrequencies.from_store(store)
+        pruned = "resident" in directions and not spec.exhaustive
         return cls(
             spec,
             store,
             blocks,
             workspace_calibration(spec.root),
-            Params.from_json(spec.params),
-            SurnameFrequencies.from_store(store),
+            params,
+            freqs,
+            MissingTable.build(store, spec.key) if pruned else None,
+            Weights(params, freqs.share) if pruned else None,
         )
 
+    def _ranked(self, r: ResidentView, f: Found) -> list[tuple[int, float]]:
+        """(candidate, weight) of a resident's candidates that can reach its top k, by the pruned search."""
+        ranked = rank_candidates(
+            r,
+            list(f.ids),
+            self.table,
+            self.weights,
+            self.cal,
+            self.spec.top_k,
+            self.spec.min_weight,
+            f.face_best,
+            f.face_floor,
+            lambda ids: load_missing(self.store, ids, self.spec.key),
+        )
+        return list(ranked.weights.items())
+
     def score(self, direction: str, batch: list[int]) -> tuple[list[tuple], int, int]:
-        """Rows to store for one batch, pairs scored, and how often the candidate bound bit."""
+        """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""
         store, key, spec = self.store, self.spec.key, self.spec
         blocks = self.blocks[direction]
         if direction == "resident":
             selves = load_residents(store, batch, key)
             found = {i: candidates_for_resident(selves[i], blocks, spec.bound) for i in batch if i in selves}
-            others = load_missing(store, [c for f in found.values() for c in f.ids], key)
         else:
             selves = load_missing(store, batch, key)
             found = {i: candidates_for_missing(selves[i], blocks, spec.bound) for i in batch if i in selves}
+        pruned = self.table is not None and direction == "resident"
+        if pruned:
+            others: dict = {}
+        elif direction == "resident":
+            others = load_missing(store, [c for f in found.values() for c in f.ids], key)
+        else:
             others = load_residents(store, [c for f in found.values() for c in f.ids], key)
         rows: list[tuple] = []
         n_scored = bound_hits = 0
         for i, f in found.items():
             bound_hits += int(f.bound_hit)
+            if pruned:
+                # exact weights of the candidates that can reach the top k; only those are explained in full
+                weights = self._ranked(selves[i], f)
+                n_scored += len(weights)
+                others = load_missing(store, self._shortlist(weights), key)
+                pairs = [(selves[i], others[c], f.ids[c]) for c in others]
+            else:
+                pairs = [
+                    (selves[i], others[c], s) if direction == "resident" else (others[c], selves[i], s)
+                    for c, s in f.ids.items()
+                ]
             scored = []
-            for c, sources in f.ids.items():
-                r, m = (selves[i], others[c]) if direction == "resident" else (others[c], selves[i])
+            for r, m, sources in pairs:
                 if m.from_resident_id == r.id:
                     continue  # a returned resident's own registry entry
                 s = score(comparison_vector(r, m, self.cal), self.params, surname_of(m.names), self.freqs.share)
-                n_scored += 1
+                n_scored += 0 if pruned else 1
                 if spec.min_weight is None or s.weight >= spec.min_weight:
                     scored.append((r, m, s, sources))
-            # registry entries (a person who wandered again) first when they hit, then by weight
-            scored.sort(key=lambda x: (-(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT), -x[2].weight))
+            # registry entries (a person who wandered again) first when they hit, then by weight, then by id
+            scored.sort(
+                key=lambda x: (
+                    -(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT),
+                    -x[2].weight,
+                    x[1].id if direction == "resident" else x[0].id,
+                )
+            )
             for rank, (r, m, s, sources) in enumerate(scored[: spec.top_k], start=1):
                 rows.append(
                     (
@@ -308,6 +361,20 @@ class BatchContext:
                     )
                 )
         return rows, n_scored, bound_hits
+
+    def _shortlist(self, weights: list[tuple[int, float]]) -> list[int]:
+        """The candidates to explain: the top k by exact weight (registry hits first) and any tied with the last."""
+        spec, table = self.spec, self.table
+        kept = [(c, w) for c, w in weights if spec.min_weight is None or w >= spec.min_weight]
+        reg = table.registry[table.positions([c for c, _ in kept])] if kept else []
+        kept = sorted(
+            ((bool(g) and w >= ALERT_WEIGHT, w, c) for (c, w), g in zip(kept, reg, strict=True)),
+            key=lambda t: (-t[0], -t[1], t[2]),
+        )
+        if len(kept) <= spec.top_k:
+            return [c for _, _, c in kept]
+        last = kept[spec.top_k - 1][1]
+        return [c for hit, w, c in kept if hit or w >= last - 0.01][: spec.top_k * 2]
 
 
 _WORKER: dict = {}

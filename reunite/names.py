@@ -156,6 +156,7 @@ def _mk(raw: str, norm: str, surname: str, given: str, nickname: bool = False, c
 
 
 # -- which dialect profile applies ---------------------------------------------------------------------
+@lru_cache(maxsize=10_000)
 def group_from_accent(accent: str | None) -> str | None:
     """四川口音 -> 西南官话; 普通话 -> None. The longest matching keyword wins."""
     if not accent:
@@ -174,7 +175,7 @@ def group_from_region(code: str | None) -> str | None:
 
 
 # -- comparison ----------------------------------------------------------------------------------------
-@dataclass
+@dataclass(frozen=True)
 class NameMatch:
     level: str
     a: str = ""
@@ -279,6 +280,12 @@ def compare_names(a: Name, b: Name, group: str | None = None, generic: bool = Tr
     return m
 
 
+@lru_cache(maxsize=500_000)
+def _compare_texts(a: str, b: str, group: str | None) -> NameMatch:
+    """compare_names by the names as written: a match job compares the same few names again and again."""
+    return compare_names(parse_name(a), parse_name(b), group)  # type: ignore[arg-type]
+
+
 def _heard_given_only(a: Name, b: Name, group: str | None) -> NameMatch | None:
     """One side wrote only the given name (桂花, 小明) that is the other's given name (刘桂花, 陈小明)."""
     for x, y in ((a, b), (b, a)):
@@ -319,7 +326,7 @@ def best_match(names_a: list[str], names_b: list[str], group: str | None = None)
     best = None
     for x in pa:
         for y in pb:
-            m = compare_names(x, y, group)
+            m = _compare_texts(x.raw, y.raw, group)
             if best is None or LEVELS.index(m.level) < LEVELS.index(best.level):
                 best = m
                 if m.level == "exact":

@@ -203,7 +203,7 @@ def _depth_of(code: str) -> int:
     return 1 if code[2:] == "0000" else 2 if code[4:] == "00" else 3
 
 
-def _plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
+def plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
     """Readings worth comparing: above the floor and within 0.3 of the best reading."""
     if not hits:
         return []
@@ -219,7 +219,7 @@ def compare_places(
     min_confidence: float = 0.4,
 ) -> PlaceMatch:
     """The best shared level over every pair of readings (a reading only counts to its own depth)."""
-    a, b = _plausible(a, min_confidence), _plausible(b, min_confidence)
+    a, b = plausible(a, min_confidence), plausible(b, min_confidence)
     best: PlaceMatch | None = None
     best_depth = 0
     for x in a:

@@ -214,6 +214,11 @@ class Score:
         return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
 
 
+def tf_adjustment(params: Params, surname_share: float) -> float:
+    """Term-frequency adjustment of a name agreement: a shared rare surname says more than a shared 王."""
+    return max(-3.0, min(3.0, math.log2(params.mean_surname_share / surname_share)))
+
+
 def score(
     levels: list[Level], params: Params, surname: str | None = None, share: Callable[[str], float] = surname_share
 ) -> Score:
@@ -227,7 +232,7 @@ def score(
         detail = lv.detail
         if lv.term == "name" and lv.level in TF_LEVELS and surname:
             frac = share(surname)
-            adj = max(-3.0, min(3.0, math.log2(params.mean_surname_share / frac)))
+            adj = tf_adjustment(params, frac)
             w += adj
             detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
         m = None if lv.level in NULL_LEVELS else params.m[lv.term][lv.level]

@@ -1,0 +1,371 @@
+"""The missing-person side as columns (one array per compared field), built once per worker, so that one
+resident is compared with thousands of candidate records by numpy instead of pair by pair.
+
+Each vectorised comparison here mirrors one in compare.py, which stays the reference: it writes every
+stored explanation, and tests check that both give the same level on every pair of the samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+import numpy as np
+
+from reunite.compare import MEDICAL, iso_date, iso_year, parse_features
+from reunite.dialects import PROFILES
+from reunite.names import HAN, group_from_accent, group_from_region, parse_name
+from reunite.phonetics import GENERIC_RULES, folder
+from reunite.places import PLACE_LEVELS, PlaceHit, plausible
+from reunite.scoring import surname_of
+from reunite.store import Store
+from reunite.views import ResidentView
+
+# level tuples of the vectorised terms (indices into these are what the arrays hold)
+TERM_LEVELS: dict[str, tuple[str, ...]] = {
+    "sex": ("unknown", "same", "different"),
+    "age": ("unknown", "within", "near", "far", "incompatible"),
+    "height": ("unknown", "close", "near", "far"),
+    "timeline": ("unknown", "consistent", "found_before_missing"),
+    "accent": ("unknown", "same_group", "different_group"),
+    "place": ("unknown", *PLACE_LEVELS, "found_near"),
+    "features": ("unknown", "distinctive_same_place", "distinctive", "condition", "none_shared"),
+}
+MIN_PLACE_CONFIDENCE = 0.4  # compare_places' default
+_PLACE_INDEX = {lvl: i for i, lvl in enumerate(TERM_LEVELS["place"])}
+
+
+@lru_cache(maxsize=100_000)
+def _code_parts(code: str) -> tuple[int, int, int]:
+    """(first six digits, township code or -1, depth) of an administrative code."""
+    depth = 4 if len(code) == 9 else 1 if code[2:] == "0000" else 2 if code[4:] == "00" else 3
+    return int(code[:6]), int(code) if len(code) == 9 else -1, depth
+
+
+@dataclass
+class CodeColumns:
+    """Up to `width` plausible place readings per record: six-digit prefix, township code, depth (0 = pad)."""
+
+    c6: np.ndarray
+    town: np.ndarray
+    depth: np.ndarray
+
+    @classmethod
+    def from_lists(cls, codes: list[list[str]]) -> CodeColumns:
+        width = max((len(c) for c in codes), default=0) or 1
+        n = len(codes)
+        c6 = np.full((n, width), -1, dtype=np.int64)
+        town = np.full((n, width), -2, dtype=np.int64)
+        depth = np.zeros((n, width), dtype=np.int8)
+        for i, cs in enumerate(codes):
+            for j, c in enumerate(cs):
+                c6[i, j], town[i, j], depth[i, j] = _code_parts(c)
+        return cls(c6, town, depth)
+
+    def best_depth(self, pos: np.ndarray, codes: list[str]) -> np.ndarray:
+        """Deepest level shared with any of `codes`, as compare_places counts it (0: none)."""
+        best = np.zeros(len(pos), dtype=np.int8)
+        c6, town, depth = self.c6[pos], self.town[pos], self.depth[pos]
+        for x in codes:
+            x6, x_town, x_depth = _code_parts(x)
+            shared = np.where(
+                (town == x_town) & (x_town >= 0),
+                4,
+                np.where(
+                    (c6 == x6) & bool(x[:6].strip("0")) & (x[4:6] != "00"),
+                    3,
+                    np.where(
+                        (c6 // 100 == x6 // 100) & bool(x[:4].strip("0")) & (x[2:4] != "00"),
+                        2,
+                        np.where((c6 // 10000 == x6 // 10000) & bool(x[:2].strip("0")), 1, 0),
+                    ),
+                ),
+            )
+            d = np.minimum(np.minimum(shared, depth), x_depth).max(axis=1)
+            best = np.maximum(best, d.astype(np.int8))
+        return best
+
+
+RULE_SETS: tuple[tuple, ...] = (GENERIC_RULES, *(tuple(rules) for rules, _ in PROFILES.values()))
+MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS = 3, 4, 3
+
+
+@dataclass
+class NameSyllables:
+    """Each record's names as syllable ids (aliases x positions x readings; 0 pads), so that whether two
+    names could agree at dialect level or better is decided for all candidates at once: only if every
+    position can merge under some dialect profile or the generic rules (a necessary condition, since a real
+    agreement needs one rule set for every position at once)."""
+
+    vocab: dict[str, int]
+    syl: np.ndarray  # [records, aliases, positions, readings] int32
+    length: np.ndarray  # [records, aliases] syllables per name, 0 for no alias
+    classes: list[tuple[dict[str, int], np.ndarray]] = field(default_factory=list)  # per rule set
+
+    def __post_init__(self) -> None:
+        """Each rule set's folded form of every syllable in the vocabulary, as class ids."""
+        for rules in RULE_SETS:
+            fold = folder(rules).fold
+            ids: dict[str, int] = {}
+            cls = np.array([ids.setdefault(fold(w), len(ids)) for w in self.vocab], dtype=np.int32)
+            cls[0] = -1  # padding merges with nothing
+            self.classes.append((ids, cls))
+
+    @classmethod
+    def build(cls, names: list[tuple[str, ...]]) -> NameSyllables:
+        vocab: dict[str, int] = {"": 0}
+        syl = np.zeros((len(names), MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS), dtype=np.int32)
+        length = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
+        for i, aliases in enumerate(names):
+            for a, text in enumerate(aliases[:MAX_ALIASES]):
+                positions = syllable_readings(text)
+                if positions is None:
+                    continue
+                length[i, a] = len(positions)
+                for j, readings in enumerate(positions):
+                    for v, s in enumerate(readings):
+                        syl[i, a, j, v] = vocab.setdefault(s, len(vocab))
+        return cls(vocab, syl, length)
+
+    def could_agree(self, pos: np.ndarray, text: str) -> np.ndarray:
+        """Records (at pos) with a name that could agree with `text` at dialect level or better."""
+        positions = syllable_readings(text)
+        out = np.zeros(len(pos), dtype=bool)
+        if positions is None:
+            return out
+        rows = []
+        for readings in positions:
+            row = np.zeros(len(self.vocab), dtype=bool)
+            for s in readings:
+                for rules, (ids, cls) in zip(RULE_SETS, self.classes, strict=True):
+                    target = ids.get(folder(rules).fold(s))
+                    if target is not None:
+                        row |= cls == target
+            rows.append(row)
+        for a in range(MAX_ALIASES):
+            ok = self.length[pos, a] == len(positions)
+            for j, row in enumerate(rows):
+                ok &= row[self.syl[pos, a, j, :]].any(axis=1)
+            out |= ok
+        return out
+
+
+@lru_cache(maxsize=500_000)
+def syllable_readings(text: str) -> tuple[tuple[str, ...], ...] | None:
+    """Readings per syllable of a Han name (surname characters may have several); None where the name is
+    a nickname, not Han, or too long for the arrays (such names are compared in full)."""
+    n = parse_name(text)
+    if n is None or n.nickname or not n.surname or not HAN.match(n.norm):
+        return None
+    positions = tuple(tuple(r[:MAX_READINGS]) for r in n.surname_readings) + tuple((g,) for g in n.given_py)
+    return positions if 0 < len(positions) <= MAX_SYLLABLES else None
+
+
+@dataclass
+class MissingTable:
+    """Open missing-person records (registry included) as columns, rows in id order."""
+
+    ids: np.ndarray
+    gender: np.ndarray  # 0 unknown, 1 M, 2 F
+    birth_year: np.ndarray  # -1 unknown
+    height: np.ndarray  # nan unknown
+    missing_year: np.ndarray  # -1 unknown
+    missing_day: np.ndarray  # date ordinal, -1 unknown
+    home_group: np.ndarray  # index into `groups`, 0 unknown
+    groups: list[str | None]
+    registry: np.ndarray  # kind != 'missing'
+    from_resident: np.ndarray  # -1 none
+    has_face: np.ndarray
+    has_names: np.ndarray
+    open_names: np.ndarray  # a name the syllable test cannot bound (nickname, no surname, not Han, long)
+    syllables: NameSyllables
+    home: CodeColumns  # plausible hometown / ID region readings
+    near: CodeColumns  # plausible missing-place / hometown / ID region readings
+    names: list[tuple[str, ...]]
+    hometown_code: list[str | None]
+    surname: list[str | None]
+    features: list[frozenset]
+
+    def positions(self, ids) -> np.ndarray:
+        return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))
+
+    @classmethod
+    def build(cls, store: Store, settings_key: str | None) -> MissingTable:
+        rows = store.conn.execute(
+            "SELECT id, kind, gender, birth_year, height_cm, missing_date, dialect, features, from_resident_id"
+            " FROM missing_persons WHERE status = 'open' ORDER BY id"
+        ).fetchall()
+        n = len(rows)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        at = {int(i): k for k, i in enumerate(ids)}
+        names: list[list[str]] = [[] for _ in range(n)]
+        for o, name in store.conn.execute(
+            "SELECT n.missing_id, n.name FROM names n JOIN missing_persons m ON m.id = n.missing_id"
+            " WHERE m.status = 'open' ORDER BY n.id"
+        ):
+            names[at[o]].append(name)
+        syllables = NameSyllables.build([tuple(x) for x in names])
+        readable = syllables.length > 0
+        given = np.array([min(len(x), MAX_ALIASES) for x in names])
+        open_names = readable.sum(axis=1) < given  # some name has no syllable readings to test
+        places: list[list[PlaceHit]] = [[] for _ in range(n)]
+        for o, code, level, how, fld, conf in store.conn.execute(
+            "SELECT p.missing_id, p.code, p.level, p.how, p.field, p.confidence FROM place_keys p"
+            " JOIN missing_persons m ON m.id = p.missing_id WHERE m.status = 'open'"
+            " ORDER BY p.missing_id, p.field = 'id_region' DESC, p.rank"
+        ):
+            places[at[o]].append(PlaceHit(code, level, code, how, fld, conf))
+        has_face = np.zeros(n, dtype=bool)
+        if settings_key is not None:
+            for (o,) in store.conn.execute(
+                "SELECT DISTINCT p.missing_id FROM photos p JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
+                " WHERE f.status = 'encoded' AND p.missing_id IS NOT NULL",
+                (settings_key,),
+            ):
+                if o in at:
+                    has_face[at[o]] = True
+        groups: list[str | None] = [None]
+        group_at: dict[str | None, int] = {None: 0}
+        home_group = np.zeros(n, dtype=np.int16)
+        hometown_code: list[str | None] = []
+        home_codes, near_codes = [], []
+        for k, r in enumerate(rows):
+            ps = places[k]
+            code = next((p.code for p in ps if p.span in ("id_region", "hometown")), None)
+            hometown_code.append(code)
+            g = group_from_region(code) or group_from_accent(r["dialect"])
+            if g not in group_at:
+                group_at[g] = len(groups)
+                groups.append(g)
+            home_group[k] = group_at[g]
+            home = [p for p in ps if p.span in ("hometown", "id_region")]
+            near = [p for p in ps if p.span in ("missing_place", "hometown", "id_region")]
+            home_codes.append([p.code for p in plausible(home, MIN_PLACE_CONFIDENCE)])
+            near_codes.append([p.code for p in plausible(near, MIN_PLACE_CONFIDENCE)])
+        gender = np.array([{"M": 1, "F": 2}.get(r["gender"], 0) for r in rows], dtype=np.int8)
+        return cls(
+            ids=ids,
+            gender=gender,
+            birth_year=np.array([r["birth_year"] if r["birth_year"] is not None else -1 for r in rows], np.int32),
+            height=np.array([r["height_cm"] if r["height_cm"] is not None else np.nan for r in rows], np.float64),
+            missing_year=np.array([iso_year(r["missing_date"]) or -1 for r in rows], np.int32),
+            missing_day=np.array(
+                [d.toordinal() if (d := iso_date(r["missing_date"])) else -1 for r in rows], dtype=np.int64
+            ),
+            home_group=home_group,
+            groups=groups,
+            registry=np.array([r["kind"] != "missing" for r in rows], dtype=bool),
+            from_resident=np.array(
+                [r["from_resident_id"] if r["from_resident_id"] is not None else -1 for r in rows], np.int64
+            ),
+            has_face=has_face,
+            has_names=np.array([bool(x) for x in names], dtype=bool),
+            open_names=open_names | (np.array([len(x) for x in names]) > MAX_ALIASES),
+            syllables=syllables,
+            home=CodeColumns.from_lists(home_codes),
+            near=CodeColumns.from_lists(near_codes),
+            names=[tuple(x) for x in names],
+            hometown_code=hometown_code,
+            surname=[surname_of(x) for x in names],
+            features=[parse_features(r["features"]) for r in rows],
+        )
+
+    # -- vectorised comparisons: each mirrors compare.compare_<term> ------------------------------------
+    def sex(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        g = self.gender[pos]
+        if r.gender not in ("M", "F"):
+            return np.zeros(len(pos), dtype=np.int8)
+        mine = 1 if r.gender == "M" else 2
+        return np.where(g == 0, 0, np.where(g == mine, 1, 2)).astype(np.int8)
+
+    def age(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        if r.age_min is None or r.age_max is None:
+            return np.zeros(len(pos), dtype=np.int8)
+        found = iso_year(r.found_date) or date.today().year
+        by = self.birth_year[pos]
+        age = (found - by).astype(np.float64)
+        tol = 3 + 0.1 * age
+        lo, hi = r.age_min, r.age_max
+        off = np.where((lo <= age) & (age <= hi), 0.0, np.minimum(np.abs(age - lo), np.abs(age - hi)))
+        level = np.where(off == 0, 1, np.where(off <= tol, 2, np.where(off <= 2 * tol, 3, 4)))
+        return np.where(by < 0, 0, level).astype(np.int8)
+
+    def height_(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        if r.height_cm is None:
+            return np.zeros(len(pos), dtype=np.int8)
+        h, by, my = self.height[pos], self.birth_year[pos], self.missing_year[pos]
+        found = iso_year(r.found_date) or date.today().year
+        age_then = my - by
+        years = found - my
+        known = (by > 0) & (my > 0)
+        growth = np.where(known & (age_then < 18), 7.0 * np.maximum(0, np.minimum(years, 18 - age_then)), 0.0)
+        diff = r.height_cm - h
+        level = np.where((diff >= -5) & (diff <= 5 + growth), 1, np.where((diff >= -10) & (diff <= 10 + growth), 2, 3))
+        return np.where(np.isnan(h), 0, level).astype(np.int8)
+
+    def timeline(self, r: ResidentView, pos: np.ndarray, margin_days: int = 60) -> np.ndarray:
+        found = iso_date(r.found_date)
+        if found is None:
+            return np.zeros(len(pos), dtype=np.int8)
+        md = self.missing_day[pos]
+        level = np.where(found.toordinal() - md >= -margin_days, 1, 2)
+        return np.where(md < 0, 0, level).astype(np.int8)
+
+    def accent(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        a = group_from_accent(r.accent)
+        hg = self.home_group[pos]
+        if not a:
+            return np.zeros(len(pos), dtype=np.int8)
+        mine = self.groups.index(a) if a in self.groups else -1
+        return np.where(hg == 0, 0, np.where(hg == mine, 1, 2)).astype(np.int8)
+
+    def place(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        clues = [p.code for p in plausible([p for p in r.places if p.span == "place_clues"], MIN_PLACE_CONFIDENCE)]
+        found = [p.code for p in plausible([p for p in r.places if p.span == "found_place"], MIN_PLACE_CONFIDENCE)]
+        depth = self.home.best_depth(pos, clues)
+        level = np.array([_PLACE_INDEX[PLACE_LEVELS[4 - d]] if d else 0 for d in range(5)], dtype=np.int8)[depth]
+        a = group_from_accent(r.accent)
+        has_home = self.home.depth[pos, 0] > 0
+        fallback = np.where(
+            (self.home_group[pos] > 0)
+            & bool(a)
+            & (self.home_group[pos] == (self.groups.index(a) if a in self.groups else -1)),
+            _PLACE_INDEX["accent_consistent"],
+            np.where(has_home & bool(clues), _PLACE_INDEX["conflicting"], 0),
+        )
+        level = np.where(depth > 0, level, fallback).astype(np.int8)
+        if found:
+            undecided = (level == _PLACE_INDEX["conflicting"]) | (level == 0)
+            near = self.near.best_depth(pos, found) >= 2
+            level = np.where(undecided & near, _PLACE_INDEX["found_near"], level).astype(np.int8)
+        return level
+
+    def features_(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
+        a = parse_features(r.features)
+        out = np.zeros(len(pos), dtype=np.int8)
+        if not a:
+            return out
+        ta = {t for t, _, _ in a}
+        for k, p in enumerate(pos):
+            b = self.features[p]
+            if not b:
+                continue
+            if any(x[0] not in MEDICAL and (x[1] or x[2]) for x in a & b):
+                out[k] = 1
+                continue
+            tb = {t for t, _, _ in b}
+            out[k] = 2 if (ta & tb) - MEDICAL else 3 if ta & tb else 4
+        return out
+
+    def levels(self, r: ResidentView, pos: np.ndarray) -> dict[str, np.ndarray]:
+        """Level indices (into TERM_LEVELS) of every vectorised term for one resident x many records."""
+        return {
+            "place": self.place(r, pos),
+            "sex": self.sex(r, pos),
+            "age": self.age(r, pos),
+            "height": self.height_(r, pos),
+            "timeline": self.timeline(r, pos),
+            "features": self.features_(r, pos),
+            "accent": self.accent(r, pos),
+        }

@@ -1,0 +1,152 @@
+"""A resident's top candidates without comparing every blocked pair in full.
+
+Every term but the name and face is computed for all of a resident's candidates at once (columnar.py).
+The name and face terms get an upper bound each: a name can only agree at dialect level or better if the
+two share a folded full-name key (the blocking key), so other candidates are bounded by the best weaker
+level; a photo that is not among the resident's nearest faces is at least as far as the K-th neighbour.
+Candidates are then compared in full in descending order of their bound until the k-th best exact weight
+beats every remaining bound (the threshold algorithm). The top k equals scoring every pair; a test checks
+this against the exhaustive path.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from reunite.calibration import POPULATIONS, Calibration
+from reunite.columnar import TERM_LEVELS, MissingTable, syllable_readings
+from reunite.compare import compare_face
+from reunite.names import group_from_accent, match_records
+from reunite.scoring import NULL_LEVELS, TF_LEVELS, Params, tf_adjustment
+from reunite.views import MissingView, ResidentView
+
+# name levels only reachable when every syllable of the two names can merge (columnar.NameSyllables)
+KEYED_LEVELS = frozenset({"exact", "normalised", "homophone", "dialect", "fuzzy"})
+CHUNK = 64
+
+
+@dataclass
+class Weights:
+    """Per-term weights by level index, rounded as score() rounds them, and the name-level weights."""
+
+    params: Params
+    share: Callable[[str], float]
+    prior: float = 0.0
+    term: dict[str, np.ndarray] = field(default_factory=dict)
+    _adj: dict[str | None, float] = field(default_factory=dict)
+    _bound: dict[tuple[str | None, bool], float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.prior = self.params.prior_weight
+        for t, levels in TERM_LEVELS.items():
+            self.term[t] = np.array(
+                [0.0 if lvl in NULL_LEVELS else round(self.params.weight(t, lvl), 3) for lvl in levels]
+            )
+
+    def adjustment(self, surname: str | None) -> float:
+        if surname not in self._adj:
+            self._adj[surname] = tf_adjustment(self.params, self.share(surname)) if surname else 0.0
+        return self._adj[surname]
+
+    def name(self, level: str, surname: str | None) -> float:
+        if level in NULL_LEVELS:
+            return 0.0
+        w = self.params.weight("name", level)
+        return round(w + self.adjustment(surname) if level in TF_LEVELS and surname else w, 3)
+
+    def name_bound(self, surname: str | None, keyed: bool) -> float:
+        key = (surname, keyed)
+        if key not in self._bound:
+            levels = [lvl for lvl in self.params.m["name"] if keyed or lvl not in KEYED_LEVELS]
+            self._bound[key] = max(0.0, *(self.name(lvl, surname) for lvl in levels))
+        return self._bound[key]
+
+
+@dataclass
+class Ranked:
+    weights: dict[int, float]  # candidate id -> exact weight, for every candidate compared in full
+    compared: int = 0
+
+
+def rank_candidates(
+    r: ResidentView,
+    cand: list[int],
+    table: MissingTable,
+    weights: Weights,
+    cal: Calibration,
+    top_k: int,
+    min_weight: float | None,
+    face_best: dict[int, float],
+    face_floor: float,
+    load_views: Callable[[list[int]], dict[int, MissingView]],
+) -> Ranked:
+    """Exact weights of every candidate that could be in the top k (and of registry entries, shown first
+    when they hit); the others are left out because their upper bound is below the k-th exact weight."""
+    ids = np.asarray(cand, dtype=np.int64)
+    pos = table.positions(ids)
+    keep = table.from_resident[pos] != r.id  # a returned resident's own registry entry
+    ids, pos = ids[keep], pos[keep]
+    if not len(ids):
+        return Ranked({})
+    lv = table.levels(r, pos)
+    partial = np.full(len(ids), weights.prior)
+    for t, arr in lv.items():
+        partial += weights.term[t][arr]
+    # the name bound
+    keyed = table.open_names[pos].copy()
+    for n in r.names:
+        if syllable_readings(n) is None:
+            keyed[:] = True  # a nickname or a name not in Han characters: compared in full
+            break
+        keyed |= table.syllables.could_agree(pos, n)
+    if "粤语" in (group_from_accent(r.accent), *(table.groups[int(g)] for g in np.unique(table.home_group[pos]))):
+        keyed[:] = True  # Cantonese readings (jyutping) can agree where the pinyin cannot
+    surnames = [table.surname[p] for p in pos]
+    name_ub = np.array(
+        [
+            weights.name_bound(s, bool(k)) if table.has_names[p] and r.names else 0.0
+            for s, k, p in zip(surnames, keyed, pos, strict=True)
+        ]
+    )
+    # the face bound: the best calibrated evidence at the closest distance the photo can be
+    both_faces = table.has_face[pos] & bool(r.faces)
+    face_ub = np.zeros(len(ids))
+    if both_faces.any():
+        for k in np.flatnonzero(both_faces):
+            d = face_best.get(int(ids[k]), face_floor)
+            face_ub[k] = max(cal.llr(d, p) for p in POPULATIONS)
+    ub = partial + name_ub + face_ub
+    order = np.argsort(-ub, kind="stable")
+    registry = np.flatnonzero(table.registry[pos])
+    order = np.concatenate([registry, order[~np.isin(order, registry)]])
+    n_registry = len(registry)
+    exact: dict[int, float] = {}
+    heap: list[float] = []
+    done = 0
+    while done < len(order):
+        chunk = order[done : done + CHUNK]
+        if done >= n_registry:
+            top = ub[chunk[0]]
+            if (len(heap) >= top_k and top < heap[0]) or (min_weight is not None and top < min_weight):
+                break
+        views = load_views([int(ids[k]) for k in chunk if both_faces[k]])
+        for k in chunk:
+            p, i = int(pos[k]), int(ids[k])
+            w = partial[k]
+            if r.names and table.has_names[p]:
+                level = match_records(r.names, list(table.names[p]), r.accent, table.hometown_code[p]).level
+                w += weights.name(level, table.surname[p])
+            if both_faces[k]:
+                face = compare_face(r, views[i], cal)
+                w += round(face.llr, 3) if face.llr is not None else 0.0
+            exact[i] = float(w)
+            if len(heap) < top_k:
+                heapq.heappush(heap, w)
+            elif w > heap[0]:
+                heapq.heapreplace(heap, w)
+        done += len(chunk)
+    return Ranked(exact, compared=len(exact))
