@@ -101,6 +101,7 @@ class NameSyllables:
     vocab: dict[str, int]
     syl: np.ndarray  # [records, aliases, positions, readings] int32
     length: np.ndarray  # [records, aliases] syllables per name, 0 for no alias
+    surname_len: np.ndarray  # [records, aliases] syllables of the surname
     classes: list[tuple[dict[str, int], np.ndarray]] = field(default_factory=list)  # per rule set
 
     def __post_init__(self) -> None:
@@ -117,23 +118,34 @@ class NameSyllables:
         vocab: dict[str, int] = {"": 0}
         syl = np.zeros((len(names), MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS), dtype=np.int32)
         length = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
+        surname_len = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
         for i, aliases in enumerate(names):
             for a, text in enumerate(aliases[:MAX_ALIASES]):
                 positions = syllable_readings(text)
                 if positions is None:
                     continue
                 length[i, a] = len(positions)
+                surname_len[i, a] = surname_length(text)
                 for j, readings in enumerate(positions):
                     for v, s in enumerate(readings):
                         syl[i, a, j, v] = vocab.setdefault(s, len(vocab))
-        return cls(vocab, syl, length)
+        return cls(vocab, syl, length, surname_len)
 
     def could_agree(self, pos: np.ndarray, text: str) -> np.ndarray:
         """Records (at pos) with a name that could agree with `text` at dialect level or better."""
+        return self.possible_levels(pos, text)["keyed"]
+
+    def possible_levels(self, pos: np.ndarray, text: str) -> dict[str, np.ndarray]:
+        """Which name levels the records (at pos) could reach against `text`, by necessary conditions on
+        which syllables can merge: all of them (dialect or better), the surname and all but one given syllable
+        (one_syllable), the given name (given_only), the surname (surname_only). `different` always can."""
         positions = syllable_readings(text)
-        out = np.zeros(len(pos), dtype=bool)
+        n = len(pos)
+        out = {k: np.zeros(n, dtype=bool) for k in ("keyed", "one_syllable", "given_only", "surname_only")}
         if positions is None:
             return out
+        sr = surname_length(text)
+        gr = len(positions) - sr
         rows = []
         for readings in positions:
             row = np.zeros(len(self.vocab), dtype=bool)
@@ -144,11 +156,30 @@ class NameSyllables:
                         row |= cls == target
             rows.append(row)
         for a in range(MAX_ALIASES):
-            ok = self.length[pos, a] == len(positions)
-            for j, row in enumerate(rows):
-                ok &= row[self.syl[pos, a, j, :]].any(axis=1)
-            out |= ok
+            length, sc = self.length[pos, a], self.surname_len[pos, a]
+            syl = self.syl[pos, a]  # [n, positions, readings]
+            same_len = length == len(positions)
+            merge = [row[syl[:, j, :]].any(axis=1) for j, row in enumerate(rows)]  # position by position
+            out["keyed"] |= same_len & np.logical_and.reduce(merge)
+            surname = (sc == sr) & np.logical_and.reduce(merge[:sr])
+            given_merged = np.sum(merge[sr:], axis=0) if gr else np.zeros(n, dtype=int)
+            out["surname_only"] |= surname & (length > 0)
+            out["one_syllable"] |= surname & same_len & (gr > 0) & (given_merged >= gr - 1)
+            # given names aligned after each side's own surname
+            given = (length - sc == gr) & (gr > 0) & (length > 0)
+            for t in range(gr):
+                idx = np.minimum(sc + t, MAX_SYLLABLES - 1).astype(np.intp)
+                cand = np.take_along_axis(syl, idx[:, None, None], axis=1)[:, 0, :]
+                given &= rows[sr + t][cand].any(axis=1)
+            # one side may have written only the given name of the other (lengths are what can be told here)
+            heard = ((len(positions) >= 2) & (length - sc == len(positions))) | ((length >= 2) & (length == gr))
+            out["given_only"] |= given | (heard & (length > 0))
         return out
+
+
+def surname_length(text: str) -> int:
+    n = parse_name(text)
+    return len(n.surname_readings) if n else 0
 
 
 @lru_cache(maxsize=500_000)

@@ -66,6 +66,36 @@ class Weights:
         return self._bound[key]
 
 
+def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
+    """Per candidate, the best name weight its syllables allow (columnar.NameSyllables.possible_levels)."""
+    n = len(pos)
+    if not r.names:
+        return np.zeros(n)
+    possible = {k: np.zeros(n, dtype=bool) for k in ("keyed", "one_syllable", "given_only", "surname_only")}
+    possible["keyed"] |= table.open_names[pos]
+    cantonese = table.groups.index("粤语") if "粤语" in table.groups else -1
+    possible["keyed"] |= table.home_group[pos] == cantonese  # jyutping can agree where the pinyin cannot
+    if group_from_accent(r.accent) == "粤语" or any(syllable_readings(x) is None for x in r.names):
+        possible["keyed"][:] = True  # a nickname, a name not in Han characters, a Cantonese speaker
+    else:
+        for x in r.names:
+            for k, v in table.syllables.possible_levels(pos, x).items():
+                possible[k] |= v
+    adj = np.array([weights.adjustment(table.surname[p]) for p in pos])
+    w = {lvl: weights.params.weight("name", lvl) for lvl in weights.params.m["name"]}
+
+    def level(lvl: str) -> np.ndarray:
+        return w[lvl] + adj if lvl in TF_LEVELS else np.full(n, w[lvl])
+
+    full = np.maximum.reduce([level(lvl) for lvl in w] + [np.zeros(n)])
+    weak = np.maximum.reduce(
+        [np.where(possible[k], level(k), -np.inf) for k in ("one_syllable", "given_only", "surname_only")]
+        + [level("different")]
+    )
+    bound = np.where(possible["keyed"], full, weak) + 0.002  # score() rounds each term to 3 decimals
+    return np.where(table.has_names[pos], bound, 0.0)
+
+
 @dataclass
 class Ranked:
     weights: dict[int, float]  # candidate id -> exact weight, for every candidate compared in full
@@ -96,22 +126,7 @@ def rank_candidates(
     partial = np.full(len(ids), weights.prior)
     for t, arr in lv.items():
         partial += weights.term[t][arr]
-    # the name bound
-    keyed = table.open_names[pos].copy()
-    for n in r.names:
-        if syllable_readings(n) is None:
-            keyed[:] = True  # a nickname or a name not in Han characters: compared in full
-            break
-        keyed |= table.syllables.could_agree(pos, n)
-    if "粤语" in (group_from_accent(r.accent), *(table.groups[int(g)] for g in np.unique(table.home_group[pos]))):
-        keyed[:] = True  # Cantonese readings (jyutping) can agree where the pinyin cannot
-    surnames = [table.surname[p] for p in pos]
-    name_ub = np.array(
-        [
-            weights.name_bound(s, bool(k)) if table.has_names[p] and r.names else 0.0
-            for s, k, p in zip(surnames, keyed, pos, strict=True)
-        ]
-    )
+    name_ub = name_bounds(r, pos, table, weights)
     # the face bound: the best calibrated evidence at the closest distance the photo can be
     both_faces = table.has_face[pos] & bool(r.faces)
     face_ub = np.zeros(len(ids))

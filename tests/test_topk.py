@@ -16,7 +16,7 @@ from reunite.jobs import current_params, run_match
 from reunite.names import SurnameFrequencies
 from reunite.scoring import score, surname_of
 from reunite.textkeys import compute_name_keys, compute_place_keys
-from reunite.topk import KEYED_LEVELS, Weights, rank_candidates
+from reunite.topk import KEYED_LEVELS, Weights, name_bounds, rank_candidates
 from reunite.views import load_missing, load_residents
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -107,8 +107,8 @@ def test_fast_weights_equal_score(sampled):
 def test_pruned_job_equals_exhaustive_job(sampled):
     def rows(job):
         return sampled.conn.execute(
-            "SELECT resident_id, missing_id, rank, weight, terms FROM candidates WHERE job_id = ? AND direction = 'resident'"
-            " ORDER BY resident_id, rank",
+            "SELECT resident_id, missing_id, rank, weight, terms FROM candidates"
+            " WHERE job_id = ? AND direction = 'resident' ORDER BY resident_id, rank",
             (job,),
         ).fetchall()
 
@@ -119,3 +119,24 @@ def test_pruned_job_equals_exhaustive_job(sampled):
     diff = [(tuple(x)[:4], tuple(y)[:4]) for x, y in zip(a, b, strict=True) if tuple(x) != tuple(y)]
     assert not diff, diff[:6]
     assert pruned.candidates_scored < exhaustive.candidates_scored  # the point of pruning
+
+
+def test_name_bound_is_never_below_the_name_weight(sampled):
+    res, mis = _all_pairs(sampled)
+    table = MissingTable.build(sampled, None)
+    params = current_params(sampled)
+    freqs = SurnameFrequencies.from_store(sampled)
+    cal = workspace_calibration(None)
+    weights = Weights(params, freqs.share)
+    ids = sorted(mis)
+    pos = table.positions(ids)
+    below_full = 0
+    for r in res.values():
+        bounds = name_bounds(r, pos, table, weights)
+        for k, mid in enumerate(ids):
+            m = mis[mid]
+            terms = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share).terms
+            actual = next(t.weight for t in terms if t.term == "name")
+            assert actual <= bounds[k], (r.names, m.names, actual, bounds[k])
+            below_full += bounds[k] < 5
+    assert below_full > 1000  # the bound is tight enough to prune
