@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 
-def one(n_missing: int, n_residents: int) -> dict:
+def one(n_missing: int, n_residents: int, workers: int = 2) -> dict:
     from reunite.faces import EncodeSettings
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
@@ -45,12 +45,13 @@ def one(n_missing: int, n_residents: int) -> dict:
             compute_place_keys(store)
             fig["index_s"] = round(time.perf_counter() - t, 1)
             t = time.perf_counter()
-            job = run_match(store, "all", top_k=20)
+            job = run_match(store, "all", top_k=20, workers=workers)
             fig["match_s"] = round(time.perf_counter() - t, 1)
             fig["match_residents_per_s"] = round(n_residents / (time.perf_counter() - t), 1)
-            fig["pairs_scored"] = job.candidates_scored
+            fig["pairs_compared_in_full"] = job.candidates_scored
             fig["bound_hits"] = job.bound_hits
     fig["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    fig["peak_rss_worker_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return fig
 
 
@@ -58,15 +59,26 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--missing", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--residents", type=int, default=1000)
+    ap.add_argument("--workers", type=int, default=2, help="match worker processes (the target is on 2 cores)")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.residents)))
+        print(json.dumps(one(args.one, args.residents, args.workers)))
         return
     rows = []
     for n in args.missing:
         out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.bench_speed", "--one", str(n), "--residents", str(args.residents)],
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_speed",
+                "--one",
+                str(n),
+                "--residents",
+                str(args.residents),
+                "--workers",
+                str(args.workers),
+            ],
             capture_output=True,
             text=True,
             check=True,
