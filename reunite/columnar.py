@@ -131,10 +131,6 @@ class NameSyllables:
                         syl[i, a, j, v] = vocab.setdefault(s, len(vocab))
         return cls(vocab, syl, length, surname_len)
 
-    def could_agree(self, pos: np.ndarray, text: str) -> np.ndarray:
-        """Records (at pos) with a name that could agree with `text` at dialect level or better."""
-        return self.possible_levels(pos, text)["keyed"]
-
     def possible_levels(self, pos: np.ndarray, text: str) -> dict[str, np.ndarray]:
         """Which name levels the records (at pos) could reach against `text`, by necessary conditions on
         which syllables can merge: all of them (dialect or better), the surname and all but one given syllable

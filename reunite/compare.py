@@ -14,7 +14,7 @@ import numpy as np
 
 from reunite.calibration import Calibration, population_for
 from reunite.names import group_from_accent, group_from_region, match_records
-from reunite.places import PlaceHit, compare_places
+from reunite.places import compare_places
 from reunite.views import MissingView, ResidentView
 
 # Distinctive features (体貌特征) as data: term -> synonyms. Side words mark left/right.
@@ -134,25 +134,17 @@ def compare_name(r: ResidentView, m: MissingView) -> Level:
 
 def compare_place(r: ResidentView, m: MissingView) -> Level:
     home = group_from_region(m.hometown_code) or group_from_accent(m.dialect)
-    return _place_level(tuple(r.places), tuple(m.places), group_from_accent(r.accent), home)
-
-
-@lru_cache(maxsize=200_000)
-def _place_level(
-    r_places: tuple[PlaceHit, ...], m_places: tuple[PlaceHit, ...], accent: str | None, home: str | None
-) -> Level:
-    """Cached by the readings: a resident's candidates from one county share theirs."""
     res = compare_places(
-        [p for p in r_places if p.span == "place_clues"],
-        [p for p in m_places if p.span in ("hometown", "id_region")],
-        accent,
+        [p for p in r.places if p.span == "place_clues"],
+        [p for p in m.places if p.span in ("hometown", "id_region")],
+        group_from_accent(r.accent),
         home,
     )
     if res.level in ("conflicting", "unknown"):
         # where they were found against where they went missing: people are often found near home
         near = compare_places(
-            [p for p in r_places if p.span == "found_place"],
-            [p for p in m_places if p.span in ("missing_place", "hometown", "id_region")],
+            [p for p in r.places if p.span == "found_place"],
+            [p for p in m.places if p.span in ("missing_place", "hometown", "id_region")],
         )
         if near.level in ("same_county", "same_prefecture", "same_township"):
             return Level("place", "found_near", f"found near {near.level.removeprefix('same_')}")

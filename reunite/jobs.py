@@ -284,7 +284,7 @@ class BatchContext:
 
     def _ranked(self, r: ResidentView, f: Found) -> list[tuple[int, float]]:
         """(candidate, weight) of a resident's candidates that can reach its top k, by the pruned search."""
-        ranked = rank_candidates(
+        weights = rank_candidates(
             r,
             list(f.ids),
             self.table,
@@ -296,7 +296,7 @@ class BatchContext:
             f.face_floor,
             lambda ids: load_missing(self.store, ids, self.spec.key),
         )
-        return list(ranked.weights.items())
+        return list(weights.items())
 
     def score(self, direction: str, batch: list[int]) -> tuple[list[tuple], int, int]:
         """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""

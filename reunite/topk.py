@@ -38,7 +38,6 @@ class Weights:
     prior: float = 0.0
     term: dict[str, np.ndarray] = field(default_factory=dict)
     _adj: dict[str | None, float] = field(default_factory=dict)
-    _bound: dict[tuple[str | None, bool], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.prior = self.params.prior_weight
@@ -57,13 +56,6 @@ class Weights:
             return 0.0
         w = self.params.weight("name", level)
         return round(w + self.adjustment(surname) if level in TF_LEVELS and surname else w, 3)
-
-    def name_bound(self, surname: str | None, keyed: bool) -> float:
-        key = (surname, keyed)
-        if key not in self._bound:
-            levels = [lvl for lvl in self.params.m["name"] if keyed or lvl not in KEYED_LEVELS]
-            self._bound[key] = max(0.0, *(self.name(lvl, surname) for lvl in levels))
-        return self._bound[key]
 
 
 def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
@@ -96,12 +88,6 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
     return np.where(table.has_names[pos], bound, 0.0)
 
 
-@dataclass
-class Ranked:
-    weights: dict[int, float]  # candidate id -> exact weight, for every candidate compared in full
-    compared: int = 0
-
-
 def rank_candidates(
     r: ResidentView,
     cand: list[int],
@@ -113,15 +99,15 @@ def rank_candidates(
     face_best: dict[int, float],
     face_floor: float,
     load_views: Callable[[list[int]], dict[int, MissingView]],
-) -> Ranked:
-    """Exact weights of every candidate that could be in the top k (and of registry entries, shown first
+) -> dict[int, float]:
+    """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown first
     when they hit); the others are left out because their upper bound is below the k-th exact weight."""
     ids = np.asarray(cand, dtype=np.int64)
     pos = table.positions(ids)
     keep = table.from_resident[pos] != r.id  # a returned resident's own registry entry
     ids, pos = ids[keep], pos[keep]
     if not len(ids):
-        return Ranked({})
+        return {}
     lv = table.levels(r, pos)
     partial = np.full(len(ids), weights.prior)
     for t, arr in lv.items():
@@ -164,4 +150,4 @@ def rank_candidates(
             elif w > heap[0]:
                 heapq.heapreplace(heap, w)
         done += len(chunk)
-    return Ranked(exact, compared=len(exact))
+    return exact
