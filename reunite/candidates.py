@@ -22,18 +22,25 @@ FACE_K = 50  # face neighbours per photo
 MAX_NAME_BLOCK = 5000  # a block larger than this (伟 alone) is skipped
 
 
+GENDER_CODE = {"M": 1, "F": 2}  # 0: unknown
+
+
 @dataclass
 class SideBlocks:
-    """Blocking structures over one side's active records."""
+    """Blocking structures over one side's active records. Place and birth-year blocks hold positions into
+    the aligned arrays (ids ascending), so a block of 50,000 records is filtered by numpy, not walked."""
 
+    ids: np.ndarray  # active record ids, ascending
+    gender: np.ndarray  # GENDER_CODE, 0 unknown
+    birth_year: np.ndarray  # -1 unknown (always, for residents)
     names: NameIndex
-    county: dict[str, set[int]]
-    prefecture: dict[str, set[int]]
-    gender: dict[int, str | None]
-    birth_year: dict[int, int | None]
+    county: dict[str, np.ndarray]
+    prefecture: dict[str, np.ndarray]
+    province_bits: np.ndarray  # bit b set: a prefecture reading in provinces[b]
+    provinces: dict[str, int]  # two-digit province code -> bit
+    by_birth_year: dict[int, np.ndarray]
     face: SideIndex | None
     photo_owner: dict[int, int]
-    by_birth_year: dict[int, set[int]] = field(default_factory=dict)
 
 
 def _keys_from_row(r) -> NameKeys:
@@ -64,60 +71,84 @@ def build_blocks(store: Store, side: str, settings_key: str | None) -> SideBlock
     else:
         table, owner, active, place_fields = "residents", "resident_id", "status = 'in_care'", ("place_clues",)
         extra = "NULL AS birth_year"
+    rows = store.conn.execute(f"SELECT id, gender, {extra} FROM {table} WHERE {active} ORDER BY id").fetchall()
+    n = len(rows)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    gender = np.fromiter((GENDER_CODE.get(r[1], 0) if r[1] else 0 for r in rows), dtype=np.int8, count=n)
+    birth = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), dtype=np.int32, count=n)
+    del rows
     names = NameIndex()
     for r in store.conn.execute(
-        f"SELECT n.{owner} AS o, n.name, k.* FROM names n JOIN {table} t ON t.id = n.{owner}"
+        f"SELECT n.{owner} AS o, k.* FROM names n JOIN {table} t ON t.id = n.{owner}"
         f" JOIN name_keys k ON k.name_id = n.id WHERE t.{active}"
     ):
-        names.add(r["o"], _keys_from_row(r), r["name"])
-    county: dict[str, set[int]] = defaultdict(set)
-    prefecture: dict[str, set[int]] = defaultdict(set)
+        names.add(r["o"], _keys_from_row(r))
+    names.freeze()
+    county: dict[str, list[int]] = defaultdict(list)
+    prefecture: dict[str, list[int]] = defaultdict(list)
     marks = ", ".join("?" for _ in place_fields)
-    for r in store.conn.execute(
-        f"SELECT p.{owner} AS o, p.code FROM place_keys p JOIN {table} t ON t.id = p.{owner}"
+    for o, code in store.conn.execute(
+        f"SELECT p.{owner}, p.code FROM place_keys p JOIN {table} t ON t.id = p.{owner}"
         f" WHERE t.{active} AND p.field IN ({marks}) AND p.confidence >= 0.3",
         place_fields,
     ):
-        code = r["code"]
         if len(code) >= 6 and code[4:6] != "00":
-            county[code[:6]].add(r["o"])
+            county[code[:6]].append(o)
         if code[2:4] != "00":
-            prefecture[code[:4]].add(r["o"])
-    gender: dict[int, str | None] = {}
-    birth: dict[int, int | None] = {}
-    by_year: dict[int, set[int]] = defaultdict(set)
-    for r in store.conn.execute(f"SELECT id, gender, {extra} FROM {table} WHERE {active}"):
-        gender[r["id"]] = r["gender"]
-        birth[r["id"]] = r["birth_year"]
-        if r["birth_year"]:
-            by_year[r["birth_year"]].add(r["id"])
+            prefecture[code[:4]].append(o)
+
+    def positions(blocks: dict[str, list[int]]) -> dict[str, np.ndarray]:
+        return {
+            k: np.unique(np.searchsorted(ids, np.asarray(v, dtype=np.int64))).astype(np.int32)
+            for k, v in blocks.items()
+        }
+
+    county_pos, prefecture_pos = positions(county), positions(prefecture)
+    del county, prefecture
+    provinces = {p: b for b, p in enumerate(sorted({code[:2] for code in prefecture_pos}))}
+    if len(provinces) > 63:
+        raise ValueError(f"{len(provinces)} province codes do not fit a 64-bit mask")
+    bits = np.zeros(n, dtype=np.int64)
+    for code, pos in prefecture_pos.items():
+        bits[pos] |= np.int64(1) << provinces[code[:2]]
+    order = np.argsort(birth, kind="stable")  # positions ascending within a year
+    years, starts = np.unique(birth[order], return_index=True)
+    by_year = {
+        int(y): part.astype(np.int32) for y, part in zip(years, np.split(order, starts[1:]), strict=True) if y >= 0
+    }
     face = None
     owners: dict[int, int] = {}
     if settings_key is not None and store.workspace is not None:
         face = load_side(store.workspace, side)
         owners = store.face_photo_ids(side, settings_key)
-    return SideBlocks(names, county, prefecture, gender, birth, face, owners, dict(by_year))
+    return SideBlocks(ids, gender, birth, names, county_pos, prefecture_pos, bits, provinces, by_year, face, owners)
 
 
 @dataclass
 class Found:
-    ids: dict[int, set[str]]  # candidate id -> sources (face, name, place, demographic)
+    """A record's candidates in the order the blocks found them (faces by distance, then names, places,
+    demographics), cut at the bound; which blocks found each one is kept for the stored rows."""
+
+    ids: list[int]
+    by_source: dict[str, np.ndarray] = field(default_factory=dict)  # source -> sorted ids it found
     bound_hit: bool = False
     face_best: dict[int, float] = field(default_factory=dict)  # face hits: closest photo distance
     face_floor: float = 0.0  # a photo not among the hits is at least this far (0: unknown)
 
+    def sources(self, i: int) -> set[str]:
+        """The blocks (face, name, place, demographic) that found candidate i."""
+        out = set()
+        for source, arr in self.by_source.items():
+            k = np.searchsorted(arr, i)
+            if k < len(arr) and arr[k] == i:
+                out.add(source)
+        return out
 
-def _add(found: dict[int, set[str]], ids, source: str) -> None:
-    for i in ids:
-        found.setdefault(i, set()).add(source)
 
-
-def _face_hits(
-    vectors: list[np.ndarray], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]
-) -> tuple[dict[int, float], float]:
+def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks) -> tuple[np.ndarray, dict[int, float], float]:
     """Owners of the nearest photos, closest first; their distances, and how far any other photo is."""
     if not vectors or blocks.face is None or not blocks.face.size:
-        return {}, 0.0
+        return np.zeros(0, dtype=np.int64), {}, 0.0
     d, ids = blocks.face.search(np.stack(vectors), FACE_K)
     # every photo not returned is at least as far as the farthest returned one (unknown if the search padded)
     floor = min(
@@ -130,27 +161,28 @@ def _face_hits(
             owner = blocks.photo_owner.get(int(pid))
             if owner is not None and dist < best.get(owner, 9.0):
                 best[owner] = float(dist)
-    for owner in sorted(best, key=best.get):
-        _add(found, [owner], "face")
-        ordered.append(owner)
-    return best, floor
+    return np.array(sorted(best, key=best.get), dtype=np.int64), best, floor
 
 
-def _name_hits(names: list[str], blocks: SideBlocks, found: dict[int, set[str]], ordered: list[int]) -> None:
+def _name_hits(names: list[str], blocks: SideBlocks) -> list[np.ndarray]:
+    out = []
     for n in names:
         k = keys_for_text(n)
         if k is not None:
-            hits = blocks.names.lookup(k, max_block=MAX_NAME_BLOCK)
-            _add(found, hits, "name")
-            ordered.extend(sorted(hits))
+            out.append(blocks.names.lookup_ids(k, max_block=MAX_NAME_BLOCK))
+    return out
 
 
-def _bounded(found: dict[int, set[str]], ordered: list[int], bound: int, face: tuple[dict, float]) -> Found:
-    """At most `bound` candidates, in the order the blocks found them (faces first)."""
-    if len(found) > bound:
-        keep = list(dict.fromkeys(ordered))[:bound]
-        return Found({i: found[i] for i in keep}, True, *face)
-    return Found(found, False, *face)
+def _found(parts: list[tuple[str, np.ndarray]], bound: int | None, face: tuple[dict, float]) -> Found:
+    """The first `bound` distinct ids (all without a bound) in the order of the parts (faces first)."""
+    every = np.concatenate([a for _, a in parts]) if parts else np.zeros(0, dtype=np.int64)
+    _, first = np.unique(every, return_index=True)
+    ordered = every[np.sort(first)]
+    by_source: dict[str, np.ndarray] = {}
+    for source, arr in parts:
+        by_source[source] = np.union1d(by_source[source], arr) if source in by_source else np.unique(arr)
+    hit = bound is not None and len(ordered) > bound
+    return Found((ordered[:bound] if hit else ordered).tolist(), by_source, hit, *face)
 
 
 def _birth_window(r: ResidentView) -> tuple[int, int] | None:
@@ -162,60 +194,62 @@ def _birth_window(r: ResidentView) -> tuple[int, int] | None:
     return found_year - r.age_max - margin, found_year - r.age_min + margin
 
 
-def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int) -> Found:
-    found: dict[int, set[str]] = {}
-    ordered: list[int] = []
-    face = _face_hits([v for _, v in r.faces], blocks, found, ordered)
-    _name_hits(r.names, blocks, found, ordered)
+def _sex_compatible(gender: str | None, pos: np.ndarray, blocks: SideBlocks) -> np.ndarray:
+    """Unknown on either side is compatible: the block is a way in, sex is evidence in the score."""
+    if not gender:
+        return np.ones(len(pos), dtype=bool)
+    g = blocks.gender[pos]
+    return (g == 0) | (g == GENDER_CODE.get(gender, -1))
 
-    def compatible(i: int) -> bool:
-        return not r.gender or not blocks.gender.get(i) or blocks.gender[i] == r.gender
 
+def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int | None) -> Found:
+    """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds)."""
+    face_ids, best, floor = _face_hits([v for _, v in r.faces], blocks)
+    parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
+    parts += [("name", a) for a in _name_hits(r.names, blocks)]
     birth_window = _birth_window(r)
-
-    def plausible_age(i: int) -> bool:
-        """Place blocks keep records whose birth year fits the age estimate with a wide margin (or is unknown):
-        a prefecture holds thousands of records, and the block is a way in, not the evidence."""
-        year = blocks.birth_year.get(i)
-        return birth_window is None or year is None or birth_window[0] <= year <= birth_window[1]
-
     for p in r.places:
         if p.span != "place_clues" or p.confidence < 0.3:
             continue
-        pool = blocks.county.get(p.code[:6], set()) if p.level >= 3 else blocks.prefecture.get(p.code[:4], set())
-        hits = [i for i in pool if compatible(i) and plausible_age(i)]
-        _add(found, hits, "place")
-        ordered.extend(sorted(hits))
-    if not r.faces and not r.names:
+        pool = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
+        if pool is None:
+            continue
+        # place blocks keep records whose birth year fits the age estimate with a wide margin (or is unknown):
+        # a prefecture holds thousands of records, and the block is a way in, not the evidence
+        keep = _sex_compatible(r.gender, pool, blocks)
+        if birth_window is not None:
+            year = blocks.birth_year[pool]
+            keep &= (year < 0) | ((birth_window[0] <= year) & (year <= birth_window[1]))
+        parts.append(("place", blocks.ids[pool[keep]]))
+    if not r.faces and not r.names and r.age_min is not None and r.age_max is not None:
         found_year = int(r.found_date[:4]) if r.found_date else date.today().year
-        if r.age_min is not None and r.age_max is not None:
-            tol = 3 + int(0.1 * r.age_max)
-            years = range(found_year - r.age_max - tol, found_year - r.age_min + tol + 1)
+        tol = 3 + int(0.1 * r.age_max)
+        years = range(found_year - r.age_max - tol, found_year - r.age_min + tol + 1)
+        pools = [blocks.by_birth_year[y] for y in years if y in blocks.by_birth_year]
+        if pools:
+            pos = np.sort(np.concatenate(pools))
+            pos = pos[_sex_compatible(r.gender, pos, blocks)]
             group = group_from_accent(r.accent)
-            provinces = {p for p, g in PROVINCE_GROUP.items() if g == group} if group else None
-            hits = []
-            for y in years:
-                for i in blocks.by_birth_year.get(y, ()):
-                    if compatible(i):
-                        hits.append(i)
-            if provinces:
-                in_region = {i for code, ids in blocks.prefecture.items() if code[:2] in provinces for i in ids}
-                hits = [i for i in hits if i in in_region] or hits
-            _add(found, hits, "demographic")
-            ordered.extend(sorted(hits))
-    return _bounded(found, ordered, bound, face)
+            region = 0
+            for province, g in PROVINCE_GROUP.items():
+                if g == group and province in blocks.provinces:
+                    region |= 1 << blocks.provinces[province]
+            if region:
+                in_region = pos[(blocks.province_bits[pos] & np.int64(region)) != 0]
+                pos = in_region if len(in_region) else pos
+            parts.append(("demographic", blocks.ids[pos]))
+    return _found(parts, bound, (best, floor))
 
 
 def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Found:
     """Reverse direction: residents in care for one missing-person record."""
-    found: dict[int, set[str]] = {}
-    ordered: list[int] = []
-    face = _face_hits([v for _, v, _ in m.faces], blocks, found, ordered)
-    _name_hits(m.names, blocks, found, ordered)
+    face_ids, best, floor = _face_hits([v for _, v, _ in m.faces], blocks)
+    parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
+    parts += [("name", a) for a in _name_hits(m.names, blocks)]
     for p in m.places:
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
             continue
-        pool = blocks.county.get(p.code[:6], set()) if p.level >= 3 else blocks.prefecture.get(p.code[:4], set())
-        _add(found, pool, "place")
-        ordered.extend(sorted(pool))
-    return _bounded(found, ordered, bound, face)
+        pool = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
+        if pool is not None:
+            parts.append(("place", blocks.ids[pool]))
+    return _found(parts, bound, (best, floor))

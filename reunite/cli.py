@@ -430,7 +430,8 @@ def match(
         c.say(
             f"job {res.job_id} ({res.mode}): {res.residents} resident(s), {res.missing} missing record(s); "
             f"{res.candidates_scored} pairs scored, {res.stored} candidates stored; candidate bound hit "
-            f"{res.bound_hits} time(s); {res.timings.get('total_s', 0):.1f}s"
+            f"{res.bound_hits} time(s), {res.bound_limited} where it could change the top {top_k}; "
+            f"{res.timings.get('total_s', 0):.1f}s"
         )
 
     run(ctx, go, home)

@@ -212,7 +212,10 @@ class MissingTable:
     names: list[tuple[str, ...]]
     hometown_code: list[str | None]
     surname: list[str | None]
-    features: list[frozenset]
+    surname_id: np.ndarray  # index into `surnames`
+    surnames: list[str | None]
+    feature_set: np.ndarray  # index into `feature_sets`; 0 is no parsed feature
+    feature_sets: list[frozenset]
 
     def positions(self, ids) -> np.ndarray:
         return np.searchsorted(self.ids, np.asarray(ids, dtype=np.int64))
@@ -271,6 +274,13 @@ class MissingTable:
             home_codes.append([p.code for p in plausible(home, MIN_PLACE_CONFIDENCE)])
             near_codes.append([p.code for p in plausible(near, MIN_PLACE_CONFIDENCE)])
         gender = np.array([{"M": 1, "F": 2}.get(r["gender"], 0) for r in rows], dtype=np.int8)
+        surname = [surname_of(x) for x in names]
+        surname_at: dict[str | None, int] = {}
+        surname_id = np.array([surname_at.setdefault(x, len(surname_at)) for x in surname], dtype=np.int32)
+        set_at: dict[frozenset, int] = {frozenset(): 0}
+        feature_set = np.array(
+            [set_at.setdefault(parse_features(r["features"]), len(set_at)) for r in rows], dtype=np.int32
+        )
         return cls(
             ids=ids,
             gender=gender,
@@ -294,8 +304,11 @@ class MissingTable:
             near=CodeColumns.from_lists(near_codes),
             names=[tuple(x) for x in names],
             hometown_code=hometown_code,
-            surname=[surname_of(x) for x in names],
-            features=[parse_features(r["features"]) for r in rows],
+            surname=surname,
+            surname_id=surname_id,
+            surnames=list(surname_at),
+            feature_set=feature_set,
+            feature_sets=list(set_at),
         )
 
     # -- vectorised comparisons: each mirrors compare.compare_<term> ------------------------------------
@@ -370,20 +383,20 @@ class MissingTable:
 
     def features_(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
         a = parse_features(r.features)
-        out = np.zeros(len(pos), dtype=np.int8)
         if not a:
-            return out
+            return np.zeros(len(pos), dtype=np.int8)
         ta = {t for t, _, _ in a}
-        for k, p in enumerate(pos):
-            b = self.features[p]
-            if not b:
-                continue
-            if any(x[0] not in MEDICAL and (x[1] or x[2]) for x in a & b):
-                out[k] = 1
-                continue
+        sets = self.feature_set[pos]
+        present = np.unique(sets)
+        lut = np.zeros(int(present.max()) + 1, dtype=np.int8)  # level per feature set, each computed once
+        for k in present[present > 0]:
+            b = self.feature_sets[k]
             tb = {t for t, _, _ in b}
-            out[k] = 2 if (ta & tb) - MEDICAL else 3 if ta & tb else 4
-        return out
+            if any(x[0] not in MEDICAL and (x[1] or x[2]) for x in a & b):
+                lut[k] = 1
+            else:
+                lut[k] = 2 if (ta & tb) - MEDICAL else 3 if ta & tb else 4
+        return lut[sets]
 
     def levels(self, r: ResidentView, pos: np.ndarray) -> dict[str, np.ndarray]:
         """Level indices (into TERM_LEVELS) of every vectorised term for one resident x many records."""

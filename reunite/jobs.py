@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
@@ -23,7 +24,7 @@ from reunite.index import current_version, read_manifest
 from reunite.names import SurnameFrequencies, surname_table
 from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
 from reunite.store import Store, now_iso
-from reunite.topk import Weights, rank_candidates
+from reunite.topk import Ranked, Weights, rank_candidates
 from reunite.views import ResidentView, load_missing, load_residents
 
 DEFAULT_BOUND = 3000
@@ -38,7 +39,8 @@ class JobResult:
     missing: int = 0
     candidates_scored: int = 0
     stored: int = 0
-    bound_hits: int = 0
+    bound_hits: int = 0  # residents/records with more blocked candidates than the bound
+    bound_limited: int = 0  # ... where a candidate left out could have reached the top k
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -192,15 +194,16 @@ def run_match(
             for d, t in (("resident", targets_r), ("missing", targets_m))
             for k in range(0, len(t), batch_size)
         ]
+        ctx = BatchContext.build(spec, store, {d for d, _ in batches})
+        result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
         if workers > 1 and store.workspace is not None and len(batches) > 1:
-            results = _pooled(spec, batches, workers)
+            results = _pooled(ctx, batches, workers)
         else:
-            ctx = BatchContext.build(spec, store, {d for d, _ in batches})
-            result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
             results = (ctx.score(d, b) for d, b in batches)
-        for (_, batch), (rows, scored, bound_hits) in zip(batches, results, strict=True):
+        for (_, batch), (rows, scored, bound_hits, bound_limited) in zip(batches, results, strict=True):
             result.candidates_scored += scored
             result.bound_hits += bound_hits
+            result.bound_limited += bound_limited
             with store.transaction():
                 store.conn.executemany(
                     "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
@@ -220,7 +223,14 @@ def run_match(
                     json.dumps(
                         {
                             k: getattr(result, k)
-                            for k in ("residents", "missing", "candidates_scored", "stored", "bound_hits")
+                            for k in (
+                                "residents",
+                                "missing",
+                                "candidates_scored",
+                                "stored",
+                                "bound_hits",
+                                "bound_limited",
+                            )
                         }
                     ),
                     json.dumps(result.timings),
@@ -237,6 +247,13 @@ def run_match(
             store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
         raise
     return result
+
+
+class BatchOut(NamedTuple):
+    rows: list[tuple]  # candidates to store
+    scored: int  # pairs compared in full
+    bound_hits: int
+    bound_limited: int  # where the bound could have changed the top k (block order: every hit)
 
 
 @dataclass(frozen=True)
@@ -282,11 +299,11 @@ class BatchContext:
             Weights(params, freqs.share) if pruned else None,
         )
 
-    def _ranked(self, r: ResidentView, f: Found) -> list[tuple[int, float]]:
-        """(candidate, weight) of a resident's candidates that can reach its top k, by the pruned search."""
-        weights = rank_candidates(
+    def _ranked(self, r: ResidentView, f: Found) -> Ranked:
+        """Exact weights of a resident's candidates that can reach its top k, by the pruned search."""
+        return rank_candidates(
             r,
-            list(f.ids),
+            f.ids,
             self.table,
             self.weights,
             self.cal,
@@ -295,20 +312,22 @@ class BatchContext:
             f.face_best,
             f.face_floor,
             lambda ids: load_missing(self.store, ids, self.spec.key),
+            self.spec.bound,
         )
-        return list(weights.items())
 
-    def score(self, direction: str, batch: list[int]) -> tuple[list[tuple], int, int]:
+    def score(self, direction: str, batch: list[int]) -> BatchOut:
         """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""
         store, key, spec = self.store, self.spec.key, self.spec
         blocks = self.blocks[direction]
+        pruned = self.table is not None and direction == "resident"
         if direction == "resident":
             selves = load_residents(store, batch, key)
-            found = {i: candidates_for_resident(selves[i], blocks, spec.bound) for i in batch if i in selves}
+            # the pruned search applies the bound itself, by upper bound instead of block order
+            cap = None if pruned else spec.bound
+            found = {i: candidates_for_resident(selves[i], blocks, cap) for i in batch if i in selves}
         else:
             selves = load_missing(store, batch, key)
             found = {i: candidates_for_missing(selves[i], blocks, spec.bound) for i in batch if i in selves}
-        pruned = self.table is not None and direction == "resident"
         if pruned:
             others: dict = {}
         elif direction == "resident":
@@ -316,19 +335,23 @@ class BatchContext:
         else:
             others = load_residents(store, [c for f in found.values() for c in f.ids], key)
         rows: list[tuple] = []
-        n_scored = bound_hits = 0
+        n_scored = bound_hits = bound_limited = 0
         for i, f in found.items():
             bound_hits += int(f.bound_hit)
             if pruned:
                 # exact weights of the candidates that can reach the top k; only those are explained in full
-                weights = self._ranked(selves[i], f)
-                n_scored += len(weights)
-                others = load_missing(store, self._shortlist(weights), key)
-                pairs = [(selves[i], others[c], f.ids[c]) for c in others]
+                ranked = self._ranked(selves[i], f)
+                bound_hits += int(ranked.cut > 0)
+                bound_limited += int(ranked.limited)
+                n_scored += len(ranked.weights)
+                others = load_missing(store, self._shortlist(list(ranked.weights.items())), key)
+                pairs = [(selves[i], others[c], f.sources(c)) for c in others]
             else:
                 pairs = [
-                    (selves[i], others[c], s) if direction == "resident" else (others[c], selves[i], s)
-                    for c, s in f.ids.items()
+                    (selves[i], others[c], f.sources(c))
+                    if direction == "resident"
+                    else (others[c], selves[i], f.sources(c))
+                    for c in f.ids
                 ]
             scored = []
             for r, m, sources in pairs:
@@ -360,7 +383,7 @@ class BatchContext:
                         s.terms_json(),
                     )
                 )
-        return rows, n_scored, bound_hits
+        return BatchOut(rows, n_scored, bound_hits, bound_limited if pruned else bound_hits)
 
     def _shortlist(self, weights: list[tuple[int, float]]) -> list[int]:
         """The candidates to explain: the top k by exact weight (registry hits first) and any tied with the last."""
@@ -380,25 +403,41 @@ class BatchContext:
 _WORKER: dict = {}
 
 
-def _worker_init(spec: BatchSpec, directions: set[str]) -> None:
+def _worker_init() -> None:
+    """In a forked worker: its own store connection, the parent's blocks and tables as they are (shared
+    copy-on-write), and faiss on one thread (OpenMP's pool does not survive a fork: a search would hang)."""
+    import faiss
+
     from reunite.workspace import Workspace
 
-    store = Store.open(Workspace(spec.root), migrate=False)
-    _WORKER["ctx"] = BatchContext.build(spec, store, directions)
+    faiss.omp_set_num_threads(1)
+    ctx: BatchContext = _WORKER["ctx"]
+    _WORKER["ctx"] = replace(ctx, store=Store.open(Workspace(ctx.spec.root), migrate=False))
 
 
-def _worker_score(task: tuple[str, list[int]]) -> tuple[list[tuple], int, int]:
+def _worker_score(task: tuple[str, list[int]]) -> BatchOut:
     return _WORKER["ctx"].score(*task)
 
 
-def _pooled(spec: BatchSpec, batches: list[tuple[str, list[int]]], workers: int):
-    """Batches in a process pool, results in order; each worker builds its own blocks once."""
+def _pooled(ctx: BatchContext, batches: list[tuple[str, list[int]]], workers: int):
+    """Batches in a pool of forked processes, results in order. The blocks and the columnar table are built
+    once, here, and the workers inherit them: building them per worker cost minutes and memory at 1M records.
+    gc.freeze keeps the collector from touching (and so copying) the inherited objects in every worker."""
+    import gc
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(
-        max_workers=workers, initializer=_worker_init, initargs=(spec, {d for d, _ in batches})
-    ) as pool:
-        yield from pool.map(_worker_score, batches)
+    _WORKER["ctx"] = ctx
+    gc.collect()
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init
+        ) as pool:
+            yield from pool.map(_worker_score, batches)
+    finally:
+        _WORKER.clear()
+        gc.unfreeze()
 
 
 def list_candidates(

@@ -38,6 +38,8 @@ class Weights:
     prior: float = 0.0
     term: dict[str, np.ndarray] = field(default_factory=dict)
     _adj: dict[str | None, float] = field(default_factory=dict)
+    _adj_list: list | None = None
+    _adj_array: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.prior = self.params.prior_weight
@@ -50,6 +52,13 @@ class Weights:
         if surname not in self._adj:
             self._adj[surname] = tf_adjustment(self.params, self.share(surname)) if surname else 0.0
         return self._adj[surname]
+
+    def adjustments(self, surnames: list[str | None]) -> np.ndarray:
+        """The TF adjustment of each surname of a table's surname list (computed once per list)."""
+        if self._adj_list is not surnames:
+            self._adj_array = np.array([self.adjustment(x) for x in surnames], dtype=np.float64)
+            self._adj_list = surnames
+        return self._adj_array
 
     def name(self, level: str, surname: str | None) -> float:
         if level in NULL_LEVELS:
@@ -73,7 +82,7 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
         for x in r.names:
             for k, v in table.syllables.possible_levels(pos, x).items():
                 possible[k] |= v
-    adj = np.array([weights.adjustment(table.surname[p]) for p in pos])
+    adj = weights.adjustments(table.surnames)[table.surname_id[pos]]
     w = {lvl: weights.params.weight("name", lvl) for lvl in weights.params.m["name"]}
 
     def level(lvl: str) -> np.ndarray:
@@ -88,6 +97,15 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
     return np.where(table.has_names[pos], bound, 0.0)
 
 
+@dataclass
+class Ranked:
+    """Exact weights of the candidates that could be in the top k, and what the candidate bound did."""
+
+    weights: dict[int, float]
+    cut: int = 0  # candidates left out by the bound (those with the lowest upper bounds)
+    limited: bool = False  # a left-out candidate's upper bound could have reached the top k
+
+
 def rank_candidates(
     r: ResidentView,
     cand: list[int],
@@ -99,31 +117,44 @@ def rank_candidates(
     face_best: dict[int, float],
     face_floor: float,
     load_views: Callable[[list[int]], dict[int, MissingView]],
-) -> dict[int, float]:
-    """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown first
-    when they hit); the others are left out because their upper bound is below the k-th exact weight."""
+    bound: int | None = None,
+) -> Ranked:
+    """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown
+    first when they hit); the others are left out because their upper bound is below the k-th exact weight.
+    With a bound, only the `bound` candidates with the highest upper bounds (and every registry entry) are
+    considered: the bound then changes the result only where `limited` says so."""
     ids = np.asarray(cand, dtype=np.int64)
     pos = table.positions(ids)
     keep = table.from_resident[pos] != r.id  # a returned resident's own registry entry
     ids, pos = ids[keep], pos[keep]
     if not len(ids):
-        return {}
+        return Ranked({})
     lv = table.levels(r, pos)
     partial = np.full(len(ids), weights.prior)
     for t, arr in lv.items():
         partial += weights.term[t][arr]
     name_ub = name_bounds(r, pos, table, weights)
-    # the face bound: the best calibrated evidence at the closest distance the photo can be
+    # the face bound: the best calibrated evidence at the closest distance the photo can be; every photo
+    # that is not among the resident's nearest is at least face_floor away
     both_faces = table.has_face[pos] & bool(r.faces)
     face_ub = np.zeros(len(ids))
     if both_faces.any():
-        for k in np.flatnonzero(both_faces):
-            d = face_best.get(int(ids[k]), face_floor)
-            face_ub[k] = max(cal.llr(d, p) for p in POPULATIONS)
+        face_ub[both_faces] = max(cal.llr(face_floor, p) for p in POPULATIONS)
+        at = {int(i): k for k, i in enumerate(ids)}
+        for i, d in face_best.items():
+            k = at.get(i)
+            if k is not None and both_faces[k]:
+                face_ub[k] = max(cal.llr(d, p) for p in POPULATIONS)
     ub = partial + name_ub + face_ub
     order = np.argsort(-ub, kind="stable")
-    registry = np.flatnonzero(table.registry[pos])
-    order = np.concatenate([registry, order[~np.isin(order, registry)]])
+    is_registry = table.registry[pos]
+    registry = np.flatnonzero(is_registry)
+    order = order[~is_registry[order]]
+    cut, cut_best = 0, -np.inf
+    if bound is not None and len(order) > bound:
+        cut, cut_best = len(order) - bound, float(ub[order[bound]])
+        order = order[:bound]
+    order = np.concatenate([registry, order])
     n_registry = len(registry)
     exact: dict[int, float] = {}
     heap: list[float] = []
@@ -150,4 +181,6 @@ def rank_candidates(
             elif w > heap[0]:
                 heapq.heapreplace(heap, w)
         done += len(chunk)
-    return exact
+    limited = bool(cut) and (len(heap) < top_k or cut_best >= heap[0])
+    limited = limited and (min_weight is None or cut_best >= min_weight)
+    return Ranked(exact, cut, limited)

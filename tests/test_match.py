@@ -184,3 +184,50 @@ def test_process_pool_batches_give_the_same_candidates(matched):
         ]
 
     assert rows(one.job_id) == rows(pooled.job_id) and pooled.stored == one.stored
+
+
+POOLED_AFTER_FAISS = """
+import sys
+from pathlib import Path
+import numpy as np
+from reunite.index import load_side
+from reunite.jobs import run_match
+from reunite.store import Store
+from reunite.workspace import Workspace
+
+with Store.open(Workspace(Path(sys.argv[1]))) as store:
+    side = load_side(store.workspace, "missing")
+    side.search(np.random.default_rng(0).normal(size=(500, 128)).astype(np.float32), 10)  # OpenMP threads start
+    print(run_match(store, "all", batch_size=5, workers=2).job_id)
+"""
+
+
+def test_pooled_face_search_after_the_parent_used_faiss(file_store):
+    """Workers are forked from a parent that holds the blocks. OpenMP's thread pool does not survive a fork,
+    so a worker's faiss search would hang if the parent had searched already (nightly indexes, then matches)."""
+    import subprocess
+    import sys
+
+    from reunite.index import build_indexes
+    from tests.test_index import KEY, add_people, clustered
+
+    vecs = clustered(640, seed=4)
+    add_people(file_store, "missing", 0, 600, vecs)
+    add_people(file_store, "residents", 0, 40, vecs[600:])
+    build_indexes(file_store, KEY)
+    one = run_match(file_store, "all", batch_size=5)
+    out = subprocess.run(
+        [sys.executable, "-c", POOLED_AFTER_FAISS, str(file_store.workspace.root)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    pooled = int(out.stdout.split()[-1])
+
+    def rows(job):
+        return [
+            (r["resident"]["id"], r["missing"]["id"], r["rank"], r["weight"]) for r in list_candidates(file_store, job)
+        ]
+
+    assert rows(one.job_id) == rows(pooled) and any("face" in r["sources"] for r in list_candidates(file_store, pooled))

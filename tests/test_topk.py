@@ -100,7 +100,7 @@ def test_fast_weights_equal_score(sampled):
     table, params, freqs, cal, weights = _scoring(sampled)
     for r in list(res.values())[::5]:
         ranked = rank_candidates(r, sorted(mis), table, weights, cal, 10**6, None, {}, 0.0, lambda ids: {})
-        for mid, w in ranked.items():
+        for mid, w in ranked.weights.items():
             m = mis[mid]
             ref = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share).weight
             assert w == pytest.approx(ref, abs=2e-3), (r.external_id, m.external_id)
@@ -138,3 +138,27 @@ def test_name_bound_is_never_below_the_name_weight(sampled):
             assert actual <= bounds[k], (r.names, m.names, actual, bounds[k])
             below_full += bounds[k] < 5
     assert below_full > 1000  # the bound is tight enough to prune
+
+
+def test_the_bound_keeps_the_highest_upper_bounds_and_says_when_it_mattered(sampled):
+    """A bound drops the candidates with the lowest upper bounds: the top k is unchanged unless `limited`."""
+    res, mis = _all_pairs(sampled)
+    table, _, _, cal, weights = _scoring(sampled)
+    ids = sorted(mis)
+
+    def top(ranked, k=5):
+        return sorted(ranked.weights.items(), key=lambda x: (-x[1], x[0]))[:k]
+
+    harmless = limited = 0
+    for r in res.values():
+        full = rank_candidates(r, ids, table, weights, cal, 5, None, {}, 0.0, lambda i: {})
+        cut = rank_candidates(r, ids, table, weights, cal, 5, None, {}, 0.0, lambda i: {}, bound=12)
+        pos = table.positions(ids)
+        plain = int((~table.registry[pos] & (table.from_resident[pos] != r.id)).sum())
+        assert cut.cut == max(0, plain - 12)  # registry entries are never cut
+        if not cut.limited:
+            assert top(cut) == top(full), r.external_id
+            harmless += cut.cut > 0
+        else:
+            limited += 1
+    assert harmless > 10  # the bound bit and provably changed nothing
