@@ -88,6 +88,7 @@ class CodeColumns:
 
 
 RULE_SETS: tuple[tuple, ...] = (GENERIC_RULES, *(tuple(rules) for rules, _ in PROFILES.values()))
+RULE_SET_OF: dict[str, int] = {group: k for k, group in enumerate(PROFILES, start=1)}  # a group's profile
 MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS = 3, 4, 3
 
 
@@ -102,6 +103,9 @@ class NameSyllables:
     syl: np.ndarray  # [records, aliases, positions, readings] int32
     length: np.ndarray  # [records, aliases] syllables per name, 0 for no alias
     surname_len: np.ndarray  # [records, aliases] syllables of the surname
+    nickname: np.ndarray  # [records, aliases] a 小名 (compared by the nickname rules, not syllable by syllable)
+    norms: dict[str, int]  # normalised name -> id
+    norm: np.ndarray  # [records, aliases] id of the normalised name, -1 none (exact/normalised need equality)
     classes: list[tuple[dict[str, int], np.ndarray]] = field(default_factory=list)  # per rule set
 
     def __post_init__(self) -> None:
@@ -119,44 +123,69 @@ class NameSyllables:
         syl = np.zeros((len(names), MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS), dtype=np.int32)
         length = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
         surname_len = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
+        nickname = np.zeros((len(names), MAX_ALIASES), dtype=bool)
+        norms: dict[str, int] = {}
+        norm = np.full((len(names), MAX_ALIASES), -1, dtype=np.int32)
         for i, aliases in enumerate(names):
             for a, text in enumerate(aliases[:MAX_ALIASES]):
+                parsed = parse_name(text)
+                if parsed is not None:
+                    norm[i, a] = norms.setdefault(parsed.norm, len(norms))
                 positions = syllable_readings(text)
                 if positions is None:
+                    nickname[i, a] = is_nickname(text)
                     continue
                 length[i, a] = len(positions)
                 surname_len[i, a] = surname_length(text)
                 for j, readings in enumerate(positions):
                     for v, s in enumerate(readings):
                         syl[i, a, j, v] = vocab.setdefault(s, len(vocab))
-        return cls(vocab, syl, length, surname_len)
+        return cls(vocab, syl, length, surname_len, nickname, norms, norm)
 
     def possible_levels(self, pos: np.ndarray, text: str) -> dict[str, np.ndarray]:
         """Which name levels the records (at pos) could reach against `text`, by necessary conditions on
-        which syllables can merge: all of them (dialect or better), the surname and all but one given syllable
+        which syllables can merge. `keyed`: every syllable merges under some rule set (dialect or better is
+        possible at all); `same_text`: the same normalised name (exact, normalised); `homophone`: every
+        syllable shares a reading; `merge[s]`: every syllable merges under RULE_SETS[s] (fuzzy under the
+        generic rules, dialect under a speaker's profile); then the surname and all but one given syllable
         (one_syllable), the given name (given_only), the surname (surname_only). `different` always can."""
         positions = syllable_readings(text)
         n = len(pos)
-        out = {k: np.zeros(n, dtype=bool) for k in ("keyed", "one_syllable", "given_only", "surname_only")}
+        keys = ("keyed", "same_text", "homophone", "one_syllable", "given_only", "surname_only")
+        out = {k: np.zeros(n, dtype=bool) for k in keys}
+        out["merge"] = np.zeros((len(RULE_SETS), n), dtype=bool)
         if positions is None:
             return out
         sr = surname_length(text)
         gr = len(positions) - sr
-        rows = []
-        for readings in positions:
-            row = np.zeros(len(self.vocab), dtype=bool)
-            for s in readings:
-                for rules, (ids, cls) in zip(RULE_SETS, self.classes, strict=True):
-                    target = ids.get(folder(rules).fold(s))
-                    if target is not None:
-                        row |= cls == target
-            rows.append(row)
+        by_set = []  # [rule set][position] -> vocabulary mask of syllables that merge with the position's readings
+        for rules, (ids, cls) in zip(RULE_SETS, self.classes, strict=True):
+            fold = folder(rules).fold
+            by_set.append(
+                [np.isin(cls, [t for t in (ids.get(fold(s)) for s in rd) if t is not None]) for rd in positions]
+            )
+        rows = [np.logical_or.reduce([m[j] for m in by_set]) for j in range(len(positions))]
+        same = [np.isin(np.arange(len(self.vocab)), [self.vocab[s] for s in rd if s in self.vocab]) for rd in positions]
+        parsed = parse_name(text)
+        mine = self.norms.get(parsed.norm, -2) if parsed else -2
+        out["same_text"] = (self.norm[pos] == mine).any(axis=1)  # the only way to exact or normalised
         for a in range(MAX_ALIASES):
             length, sc = self.length[pos, a], self.surname_len[pos, a]
             syl = self.syl[pos, a]  # [n, positions, readings]
             same_len = length == len(positions)
             merge = [row[syl[:, j, :]].any(axis=1) for j, row in enumerate(rows)]  # position by position
-            out["keyed"] |= same_len & np.logical_and.reduce(merge)
+            keyed = same_len & np.logical_and.reduce(merge)
+            out["keyed"] |= keyed
+            sub = np.flatnonzero(keyed)
+            if len(sub):  # which rule set merges them all, and whether the readings are the same
+                part = syl[sub]
+                out["homophone"][sub] |= np.logical_and.reduce(
+                    [same[j][part[:, j, :]].any(axis=1) for j in range(len(positions))]
+                )
+                for k, masks in enumerate(by_set):
+                    out["merge"][k, sub] |= np.logical_and.reduce(
+                        [masks[j][part[:, j, :]].any(axis=1) for j in range(len(positions))]
+                    )
             surname = (sc == sr) & np.logical_and.reduce(merge[:sr])
             given_merged = np.sum(merge[sr:], axis=0) if gr else np.zeros(n, dtype=int)
             out["surname_only"] |= surname & (length > 0)
@@ -171,6 +200,12 @@ class NameSyllables:
             heard = ((len(positions) >= 2) & (length - sc == len(positions))) | ((length >= 2) & (length == gr))
             out["given_only"] |= given | (heard & (length > 0))
         return out
+
+
+def is_nickname(text: str) -> bool:
+    """A 小名 (小花, 二妞): against a full name only given_only or nickname can agree (names.compare_names)."""
+    n = parse_name(text)
+    return bool(n and n.nickname and HAN.match(n.norm))
 
 
 def surname_length(text: str) -> int:
@@ -200,12 +235,14 @@ class MissingTable:
     missing_year: np.ndarray  # -1 unknown
     missing_day: np.ndarray  # date ordinal, -1 unknown
     home_group: np.ndarray  # index into `groups`, 0 unknown
+    region_rules: np.ndarray  # RULE_SETS index of the hometown region's dialect profile, -1 none
     groups: list[str | None]
     registry: np.ndarray  # kind != 'missing'
     from_resident: np.ndarray  # -1 none
     has_face: np.ndarray
     has_names: np.ndarray
-    open_names: np.ndarray  # a name the syllable test cannot bound (nickname, no surname, not Han, long)
+    open_names: np.ndarray  # a name the syllable test cannot bound (no surname, not Han, long)
+    nickname: np.ndarray  # some name is a 小名
     syllables: NameSyllables
     home: CodeColumns  # plausible hometown / ID region readings
     near: CodeColumns  # plausible missing-place / hometown / ID region readings
@@ -236,9 +273,9 @@ class MissingTable:
         ):
             names[at[o]].append(name)
         syllables = NameSyllables.build([tuple(x) for x in names])
-        readable = syllables.length > 0
+        bounded = (syllables.length > 0) | syllables.nickname
         given = np.array([min(len(x), MAX_ALIASES) for x in names])
-        open_names = readable.sum(axis=1) < given  # some name has no syllable readings to test
+        open_names = bounded.sum(axis=1) < given  # some name neither has syllable readings nor is a 小名
         places: list[list[PlaceHit]] = [[] for _ in range(n)]
         for o, code, level, how, fld, conf in store.conn.execute(
             "SELECT p.missing_id, p.code, p.level, p.how, p.field, p.confidence FROM place_keys p"
@@ -258,13 +295,16 @@ class MissingTable:
         groups: list[str | None] = [None]
         group_at: dict[str | None, int] = {None: 0}
         home_group = np.zeros(n, dtype=np.int16)
+        region_rules = np.full(n, -1, dtype=np.int8)
         hometown_code: list[str | None] = []
         home_codes, near_codes = [], []
         for k, r in enumerate(rows):
             ps = places[k]
             code = next((p.code for p in ps if p.span in ("id_region", "hometown")), None)
             hometown_code.append(code)
-            g = group_from_region(code) or group_from_accent(r["dialect"])
+            region = group_from_region(code)
+            region_rules[k] = RULE_SET_OF.get(region, -1) if region else -1
+            g = region or group_from_accent(r["dialect"])
             if g not in group_at:
                 group_at[g] = len(groups)
                 groups.append(g)
@@ -291,6 +331,7 @@ class MissingTable:
                 [d.toordinal() if (d := iso_date(r["missing_date"])) else -1 for r in rows], dtype=np.int64
             ),
             home_group=home_group,
+            region_rules=region_rules,
             groups=groups,
             registry=np.array([r["kind"] != "missing" for r in rows], dtype=bool),
             from_resident=np.array(
@@ -299,6 +340,7 @@ class MissingTable:
             has_face=has_face,
             has_names=np.array([bool(x) for x in names], dtype=bool),
             open_names=open_names | (np.array([len(x) for x in names]) > MAX_ALIASES),
+            nickname=syllables.nickname.any(axis=1),
             syllables=syllables,
             home=CodeColumns.from_lists(home_codes),
             near=CodeColumns.from_lists(near_codes),

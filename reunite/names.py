@@ -334,10 +334,11 @@ def best_match(names_a: list[str], names_b: list[str], group: str | None = None)
     return best  # type: ignore[return-value]
 
 
-def speaker_groups(accent: str | None, hometown_code: str | None) -> list[str | None]:
-    """Dialect groups to try, accent first; [None] (generic at lower weight) when neither is known."""
+@lru_cache(maxsize=100_000)
+def speaker_groups(accent: str | None, hometown_code: str | None) -> tuple[str | None, ...]:
+    """Dialect groups to try, accent first; (None,) (generic at lower weight) when neither is known."""
     groups = [g for g in (group_from_accent(accent), group_from_region(hometown_code)) if g]
-    return list(dict.fromkeys(groups)) or [None]
+    return tuple(dict.fromkeys(groups)) or (None,)
 
 
 def match_records(

@@ -178,8 +178,10 @@ def equal_under(a: Sequence[str], b: Sequence[str], rules: Sequence[Rule]) -> tu
     return tuple(dict.fromkeys(used))
 
 
+@lru_cache(maxsize=200_000)
 def jyutping(text: str) -> tuple[str, ...] | None:
-    """Toneless Cantonese reading per character (ToJyutping), None where a character has none."""
+    """Toneless Cantonese reading per character (ToJyutping), None where a character has none. Cached: a
+    match job asks for the same names' readings again and again."""
     import ToJyutping
 
     out = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reunite.calibration import POPULATIONS, Calibration
-from reunite.columnar import TERM_LEVELS, MissingTable, syllable_readings
+from reunite.columnar import RULE_SET_OF, RULE_SETS, TERM_LEVELS, MissingTable, is_nickname, syllable_readings
 from reunite.compare import compare_face
 from reunite.names import group_from_accent, match_records
 from reunite.scoring import NULL_LEVELS, TF_LEVELS, Params, tf_adjustment
@@ -68,32 +68,66 @@ class Weights:
 
 
 def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
-    """Per candidate, the best name weight its syllables allow (columnar.NameSyllables.possible_levels)."""
+    """Per candidate, the best name weight its syllables allow (columnar.NameSyllables.possible_levels):
+    exact/homophone only where every syllable shares a reading, dialect only where the resident's accent
+    profile or the record's hometown profile merges them all (any jyutping for Cantonese), fuzzy only
+    where the generic rules do."""
     n = len(pos)
     if not r.names:
         return np.zeros(n)
-    possible = {k: np.zeros(n, dtype=bool) for k in ("keyed", "one_syllable", "given_only", "surname_only")}
-    possible["keyed"] |= table.open_names[pos]
+    keys = ("keyed", "same_text", "homophone", "one_syllable", "given_only", "surname_only")
+    possible = {k: np.zeros(n, dtype=bool) for k in keys}
+    merge = np.zeros((len(RULE_SETS), n), dtype=bool)
+    accent = group_from_accent(r.accent)
+    open_ = table.open_names[pos].copy()  # names the syllable test cannot bound
+    # a 小名 on either side agrees with a full name at given_only or nickname level at best (a 小名 on both
+    # sides can agree exactly)
+    nick = table.nickname[pos].copy()
+    for x in r.names:
+        if syllable_readings(x) is not None:
+            lv = table.syllables.possible_levels(pos, x)
+            for k in keys:
+                possible[k] |= lv[k]
+            merge |= lv["merge"]
+        elif is_nickname(x):
+            nick[:] = True
+            open_ |= table.nickname[pos]
+        else:
+            open_[:] = True  # a name not in Han characters, without a surname, too long
     cantonese = table.groups.index("粤语") if "粤语" in table.groups else -1
-    possible["keyed"] |= table.home_group[pos] == cantonese  # jyutping can agree where the pinyin cannot
-    if group_from_accent(r.accent) == "粤语" or any(syllable_readings(x) is None for x in r.names):
-        possible["keyed"][:] = True  # a nickname, a name not in Han characters, a Cantonese speaker
+    region = table.region_rules[pos]
+    at = np.arange(n)
+    dialect = np.where(region >= 0, merge[np.maximum(region, 0), at], False)
+    if accent in RULE_SET_OF:
+        dialect |= merge[RULE_SET_OF[accent]]
+    if accent == "粤语":
+        dialect[:] = True  # jyutping can agree where the pinyin cannot
     else:
-        for x in r.names:
-            for k, v in table.syllables.possible_levels(pos, x).items():
-                possible[k] |= v
+        dialect |= table.home_group[pos] == cantonese
     adj = weights.adjustments(table.surnames)[table.surname_id[pos]]
     w = {lvl: weights.params.weight("name", lvl) for lvl in weights.params.m["name"]}
 
     def level(lvl: str) -> np.ndarray:
         return w[lvl] + adj if lvl in TF_LEVELS else np.full(n, w[lvl])
 
+    def best(*levels: str) -> np.ndarray:
+        return np.maximum.reduce([level(lvl) for lvl in levels])
+
     full = np.maximum.reduce([level(lvl) for lvl in w] + [np.zeros(n)])
     weak = np.maximum.reduce(
         [np.where(possible[k], level(k), -np.inf) for k in ("one_syllable", "given_only", "surname_only")]
-        + [level("different")]
+        + [np.where(nick, best("given_only", "nickname"), -np.inf), level("different")]
     )
-    bound = np.where(possible["keyed"], full, weak) + 0.002  # score() rounds each term to 3 decimals
+    keyed = np.maximum.reduce(
+        [
+            weak,
+            np.where(possible["same_text"], best("exact", "normalised"), -np.inf),
+            np.where(possible["homophone"], level("homophone"), -np.inf),
+            np.where(dialect, level("dialect"), -np.inf),
+            np.where(merge[0], level("fuzzy"), -np.inf),
+        ]
+    )
+    bound = np.where(open_, full, keyed) + 0.002  # score() rounds each term to 3 decimals
     return np.where(table.has_names[pos], bound, 0.0)
 
 
