@@ -17,7 +17,7 @@ from reunite.compare import MEDICAL, iso_date, iso_year, parse_features
 from reunite.dialects import PROFILES
 from reunite.names import HAN, group_from_accent, group_from_region, parse_name
 from reunite.phonetics import GENERIC_RULES, folder
-from reunite.places import PLACE_LEVELS, PlaceHit, plausible
+from reunite.places import PLACE_LEVELS, plausible
 from reunite.scoring import surname_of
 from reunite.store import Store
 from reunite.views import ResidentView
@@ -61,6 +61,23 @@ class CodeColumns:
         for i, cs in enumerate(codes):
             for j, c in enumerate(cs):
                 c6[i, j], town[i, j], depth[i, j] = _code_parts(c)
+        return cls(c6, town, depth)
+
+    @classmethod
+    def from_pairs(cls, n: int, rows: np.ndarray, codes: list[str]) -> CodeColumns:
+        """From (row, code) pairs sorted by row: each row's codes side by side."""
+        if not len(rows):
+            return cls.from_lists([[] for _ in range(n)])
+        _, first, counts = np.unique(rows, return_index=True, return_counts=True)
+        col = np.arange(len(rows)) - np.repeat(first, counts)
+        distinct = {c: k for k, c in enumerate(dict.fromkeys(codes))}
+        parts = np.array([_code_parts(c) for c in distinct], dtype=np.int64).reshape(-1, 3)
+        which = np.fromiter((distinct[c] for c in codes), dtype=np.int64, count=len(codes))
+        width = int(counts.max())
+        c6 = np.full((n, width), -1, dtype=np.int64)
+        town = np.full((n, width), -2, dtype=np.int64)
+        depth = np.zeros((n, width), dtype=np.int8)
+        c6[rows, col], town[rows, col], depth[rows, col] = parts[which, 0], parts[which, 1], parts[which, 2]
         return cls(c6, town, depth)
 
     def best_depth(self, pos: np.ndarray, codes: list[str]) -> np.ndarray:
@@ -119,28 +136,35 @@ class NameSyllables:
 
     @classmethod
     def build(cls, names: list[tuple[str, ...]]) -> NameSyllables:
-        vocab: dict[str, int] = {"": 0}
-        syl = np.zeros((len(names), MAX_ALIASES, MAX_SYLLABLES, MAX_READINGS), dtype=np.int32)
-        length = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
-        surname_len = np.zeros((len(names), MAX_ALIASES), dtype=np.int8)
-        nickname = np.zeros((len(names), MAX_ALIASES), dtype=bool)
-        norms: dict[str, int] = {}
-        norm = np.full((len(names), MAX_ALIASES), -1, dtype=np.int32)
+        """Each distinct name is parsed once (a million records hold about a hundred thousand names)."""
+        texts: dict[str, int] = {}
+        which = np.full((len(names), MAX_ALIASES), -1, dtype=np.int64)
         for i, aliases in enumerate(names):
             for a, text in enumerate(aliases[:MAX_ALIASES]):
-                parsed = parse_name(text)
-                if parsed is not None:
-                    norm[i, a] = norms.setdefault(parsed.norm, len(norms))
-                positions = syllable_readings(text)
-                if positions is None:
-                    nickname[i, a] = is_nickname(text)
-                    continue
-                length[i, a] = len(positions)
-                surname_len[i, a] = surname_length(text)
-                for j, readings in enumerate(positions):
-                    for v, s in enumerate(readings):
-                        syl[i, a, j, v] = vocab.setdefault(s, len(vocab))
-        return cls(vocab, syl, length, surname_len, nickname, norms, norm)
+                which[i, a] = texts.setdefault(text, len(texts))
+        t = len(texts)  # row t: no name
+        vocab: dict[str, int] = {"": 0}
+        norms: dict[str, int] = {}
+        syl = np.zeros((t + 1, MAX_SYLLABLES, MAX_READINGS), dtype=np.int32)
+        length = np.zeros(t + 1, dtype=np.int8)
+        surname_len = np.zeros(t + 1, dtype=np.int8)
+        nickname = np.zeros(t + 1, dtype=bool)
+        norm = np.full(t + 1, -1, dtype=np.int32)
+        for text, k in texts.items():
+            parsed = parse_name(text)
+            if parsed is not None:
+                norm[k] = norms.setdefault(parsed.norm, len(norms))
+            positions = syllable_readings(text)
+            if positions is None:
+                nickname[k] = is_nickname(text)
+                continue
+            length[k] = len(positions)
+            surname_len[k] = surname_length(text)
+            for j, readings in enumerate(positions):
+                for v, s in enumerate(readings):
+                    syl[k, j, v] = vocab.setdefault(s, len(vocab))
+        which[which < 0] = t
+        return cls(vocab, syl[which], length[which], surname_len[which], nickname[which], norms, norm[which])
 
     def possible_levels(self, pos: np.ndarray, text: str) -> dict[str, np.ndarray]:
         """Which name levels the records (at pos) could reach against `text`, by necessary conditions on
@@ -224,6 +248,29 @@ def syllable_readings(text: str) -> tuple[tuple[str, ...], ...] | None:
     return positions if 0 < len(positions) <= MAX_SYLLABLES else None
 
 
+# the first hometown / ID-region reading (ID region first), as views.load_missing orders them
+_HOMETOWN_SQL = (
+    "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, ROW_NUMBER() OVER (PARTITION BY p.missing_id"
+    " ORDER BY p.field = 'id_region' DESC, p.rank) AS k FROM place_keys p JOIN missing_persons m"
+    " ON m.id = p.missing_id WHERE m.status = 'open' AND p.field IN ('hometown', 'id_region')) WHERE k = 1"
+)
+
+
+def _plausible_codes(store: Store, ids: np.ndarray, fields: tuple[str, ...]) -> CodeColumns:
+    """places.plausible over the given fields of every open record, in SQL: readings above the floor and
+    within 0.3 of the record's best."""
+    marks = ", ".join("?" for _ in fields)
+    pairs = store.conn.execute(
+        "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, p.confidence AS c,"
+        " MAX(p.confidence) OVER (PARTITION BY p.missing_id) AS top FROM place_keys p"
+        f" JOIN missing_persons m ON m.id = p.missing_id WHERE m.status = 'open' AND p.field IN ({marks}))"
+        " WHERE c >= MAX(?, top - 0.3) ORDER BY o",
+        (*fields, MIN_PLACE_CONFIDENCE),
+    ).fetchall()
+    rows = np.searchsorted(ids, np.fromiter((o for o, _ in pairs), dtype=np.int64, count=len(pairs)))
+    return CodeColumns.from_pairs(len(ids), rows, [c for _, c in pairs])
+
+
 @dataclass
 class MissingTable:
     """Open missing-person records (registry included) as columns, rows in id order."""
@@ -259,13 +306,18 @@ class MissingTable:
 
     @classmethod
     def build(cls, store: Store, settings_key: str | None) -> MissingTable:
+        """One pass over the open records; plausible place readings are chosen in SQL, each distinct name,
+        date and feature text is parsed once."""
         rows = store.conn.execute(
             "SELECT id, kind, gender, birth_year, height_cm, missing_date, dialect, features, from_resident_id"
             " FROM missing_persons WHERE status = 'open' ORDER BY id"
         ).fetchall()
         n = len(rows)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-        at = {int(i): k for k, i in enumerate(ids)}
+        at = dict(zip(ids.tolist(), range(n), strict=True))
+        columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
+        _, kind, gender_, birth, height, missing_date, dialect, features, from_resident = columns
+        del rows, columns
         names: list[list[str]] = [[] for _ in range(n)]
         for o, name in store.conn.execute(
             "SELECT n.missing_id, n.name FROM names n JOIN missing_persons m ON m.id = n.missing_id"
@@ -276,74 +328,62 @@ class MissingTable:
         bounded = (syllables.length > 0) | syllables.nickname
         given = np.array([min(len(x), MAX_ALIASES) for x in names])
         open_names = bounded.sum(axis=1) < given  # some name neither has syllable readings nor is a 小名
-        places: list[list[PlaceHit]] = [[] for _ in range(n)]
-        for o, code, level, how, fld, conf in store.conn.execute(
-            "SELECT p.missing_id, p.code, p.level, p.how, p.field, p.confidence FROM place_keys p"
-            " JOIN missing_persons m ON m.id = p.missing_id WHERE m.status = 'open'"
-            " ORDER BY p.missing_id, p.field = 'id_region' DESC, p.rank"
-        ):
-            places[at[o]].append(PlaceHit(code, level, code, how, fld, conf))
         has_face = np.zeros(n, dtype=bool)
         if settings_key is not None:
-            for (o,) in store.conn.execute(
-                "SELECT DISTINCT p.missing_id FROM photos p JOIN faces f ON f.sha256 = p.sha256 AND f.settings = ?"
-                " WHERE f.status = 'encoded' AND p.missing_id IS NOT NULL",
-                (settings_key,),
-            ):
-                if o in at:
-                    has_face[at[o]] = True
+            owners = [
+                o
+                for (o,) in store.conn.execute(
+                    "SELECT DISTINCT p.missing_id FROM photos p JOIN faces f ON f.sha256 = p.sha256"
+                    " AND f.settings = ? WHERE f.status = 'encoded' AND p.missing_id IS NOT NULL",
+                    (settings_key,),
+                )
+            ]
+            has_face[[at[o] for o in owners if o in at]] = True
+        hometown_code: list[str | None] = [None] * n
+        for o, code in store.conn.execute(_HOMETOWN_SQL):
+            hometown_code[at[o]] = code
         groups: list[str | None] = [None]
         group_at: dict[str | None, int] = {None: 0}
         home_group = np.zeros(n, dtype=np.int16)
         region_rules = np.full(n, -1, dtype=np.int8)
-        hometown_code: list[str | None] = []
-        home_codes, near_codes = [], []
-        for k, r in enumerate(rows):
-            ps = places[k]
-            code = next((p.code for p in ps if p.span in ("id_region", "hometown")), None)
-            hometown_code.append(code)
+        for k, code in enumerate(hometown_code):
             region = group_from_region(code)
             region_rules[k] = RULE_SET_OF.get(region, -1) if region else -1
-            g = region or group_from_accent(r["dialect"])
+            g = region or group_from_accent(dialect[k])
             if g not in group_at:
                 group_at[g] = len(groups)
                 groups.append(g)
             home_group[k] = group_at[g]
-            home = [p for p in ps if p.span in ("hometown", "id_region")]
-            near = [p for p in ps if p.span in ("missing_place", "hometown", "id_region")]
-            home_codes.append([p.code for p in plausible(home, MIN_PLACE_CONFIDENCE)])
-            near_codes.append([p.code for p in plausible(near, MIN_PLACE_CONFIDENCE)])
-        gender = np.array([{"M": 1, "F": 2}.get(r["gender"], 0) for r in rows], dtype=np.int8)
-        surname = [surname_of(x) for x in names]
+        texts = {t: k for k, t in enumerate(dict.fromkeys(x for aliases in names for x in aliases))}
+        surname_of_text = [surname_of([t]) for t in texts]
+        surname = [
+            next((surname_of_text[texts[x]] for x in aliases if surname_of_text[texts[x]]), None) for aliases in names
+        ]
         surname_at: dict[str | None, int] = {}
         surname_id = np.array([surname_at.setdefault(x, len(surname_at)) for x in surname], dtype=np.int32)
+        set_of = {t: parse_features(t) for t in set(features)}
         set_at: dict[frozenset, int] = {frozenset(): 0}
-        feature_set = np.array(
-            [set_at.setdefault(parse_features(r["features"]), len(set_at)) for r in rows], dtype=np.int32
-        )
+        feature_set = np.array([set_at.setdefault(set_of[t], len(set_at)) for t in features], dtype=np.int32)
+        days = {d: iso_date(d) for d in set(missing_date)}
         return cls(
             ids=ids,
-            gender=gender,
-            birth_year=np.array([r["birth_year"] if r["birth_year"] is not None else -1 for r in rows], np.int32),
-            height=np.array([r["height_cm"] if r["height_cm"] is not None else np.nan for r in rows], np.float64),
-            missing_year=np.array([iso_year(r["missing_date"]) or -1 for r in rows], np.int32),
-            missing_day=np.array(
-                [d.toordinal() if (d := iso_date(r["missing_date"])) else -1 for r in rows], dtype=np.int64
-            ),
+            gender=np.array([{"M": 1, "F": 2}.get(g, 0) for g in gender_], dtype=np.int8),
+            birth_year=np.array([b if b is not None else -1 for b in birth], np.int32),
+            height=np.array([h if h is not None else np.nan for h in height], np.float64),
+            missing_year=np.array([iso_year(d) or -1 for d in missing_date], np.int32),
+            missing_day=np.array([days[d].toordinal() if days[d] else -1 for d in missing_date], dtype=np.int64),
             home_group=home_group,
             region_rules=region_rules,
             groups=groups,
-            registry=np.array([r["kind"] != "missing" for r in rows], dtype=bool),
-            from_resident=np.array(
-                [r["from_resident_id"] if r["from_resident_id"] is not None else -1 for r in rows], np.int64
-            ),
+            registry=np.array([k != "missing" for k in kind], dtype=bool),
+            from_resident=np.array([f if f is not None else -1 for f in from_resident], np.int64),
             has_face=has_face,
             has_names=np.array([bool(x) for x in names], dtype=bool),
             open_names=open_names | (np.array([len(x) for x in names]) > MAX_ALIASES),
             nickname=syllables.nickname.any(axis=1),
             syllables=syllables,
-            home=CodeColumns.from_lists(home_codes),
-            near=CodeColumns.from_lists(near_codes),
+            home=_plausible_codes(store, ids, ("hometown", "id_region")),
+            near=_plausible_codes(store, ids, ("missing_place", "hometown", "id_region")),
             names=[tuple(x) for x in names],
             hometown_code=hometown_code,
             surname=surname,
