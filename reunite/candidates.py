@@ -4,18 +4,20 @@ The same in reverse for a missing-person record. The bound and how often it bite
 
 from __future__ import annotations
 
-from collections import defaultdict
+import copy
+from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 
-from reunite.blocking import NameIndex
+from reunite.blocking import NameIndex, Postings
 from reunite.dialects import PROVINCE_GROUP
 from reunite.index import SideIndex, load_side
 from reunite.names import group_from_accent
 from reunite.store import Store
-from reunite.textkeys import NameKeys, keys_for_text
+from reunite.textkeys import keys_for_text
 from reunite.views import MissingView, ResidentView
 
 FACE_K = 50  # face neighbours per photo
@@ -27,39 +29,55 @@ GENDER_CODE = {"M": 1, "F": 2}  # 0: unknown
 
 @dataclass
 class SideBlocks:
-    """Blocking structures over one side's active records. Place and birth-year blocks hold positions into
-    the aligned arrays (ids ascending), so a block of 50,000 records is filtered by numpy, not walked."""
+    """Blocking structures over one side's active records. Place blocks hold record ids; sex and birth year
+    are arrays aligned with `ids` (ascending), so a block of 50,000 records is filtered by numpy, not walked."""
 
     ids: np.ndarray  # active record ids, ascending
     gender: np.ndarray  # GENDER_CODE, 0 unknown
     birth_year: np.ndarray  # -1 unknown (always, for residents)
     names: NameIndex
-    county: dict[str, np.ndarray]
-    prefecture: dict[str, np.ndarray]
-    province_bits: np.ndarray  # bit b set: a prefecture reading in provinces[b]
-    provinces: dict[str, int]  # two-digit province code -> bit
-    by_birth_year: dict[int, np.ndarray]
-    face: SideIndex | None
-    photo_owner: dict[int, int]
+    county: Postings
+    prefecture: Postings
+    face: SideIndex | None = None
+    photo_owner: dict[int, int] = field(default_factory=dict)
+    province_bits: np.ndarray = field(init=False)  # bit b set: a prefecture reading in provinces[b]
+    provinces: dict[str, int] = field(init=False)  # two-digit province code -> bit
+    by_birth_year: dict[int, np.ndarray] = field(init=False)  # positions
+
+    def __post_init__(self) -> None:
+        order = np.argsort(self.birth_year, kind="stable")  # positions ascending within a year
+        years, starts = np.unique(self.birth_year[order], return_index=True)
+        parts = np.split(order, starts[1:]) if len(order) else []
+        self.by_birth_year = {int(y): p.astype(np.int32) for y, p in zip(years, parts, strict=True) if y >= 0}
+        self.provinces = {p: b for b, p in enumerate(sorted({code[:2] for code in self.prefecture.slot}))}
+        if len(self.provinces) > 63:
+            raise ValueError(f"{len(self.provinces)} province codes do not fit a 64-bit mask")
+        self.province_bits = np.zeros(len(self.ids), dtype=np.int64)
+        for code, members in self.prefecture.items():
+            self.province_bits[self.positions(members)] |= np.int64(1) << self.provinces[code[:2]]
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.ids, ids)
+
+    def patched(self, removed: np.ndarray, added: SideBlocks) -> SideBlocks:
+        """These blocks without the removed records (changed or closed), with blocks over the added ones."""
+        keep = ~np.isin(self.ids, removed)
+        ids = np.concatenate([self.ids[keep], added.ids])
+        order = np.argsort(ids, kind="stable")
+        return SideBlocks(
+            ids[order],
+            np.concatenate([self.gender[keep], added.gender])[order],
+            np.concatenate([self.birth_year[keep], added.birth_year])[order],
+            self.names.patched(removed, added.names),
+            self.county.patched(removed, added.county),
+            self.prefecture.patched(removed, added.prefecture),
+        )
 
 
-def _keys_from_row(r) -> NameKeys:
-    return NameKeys(
-        r["surname"],
-        r["given"],
-        bool(r["nickname"]),
-        r["core"],
-        r["pinyin"],
-        r["fold_key"],
-        r["surname_key"],
-        r["given_key"],
-        r["last_key"],
-        r["whole_key"],
-    )
-
-
-def build_blocks(store: Store, side: str, settings_key: str | None) -> SideBlocks:
-    """Indexes for 'missing' (open records, registry included) or 'residents' (in care)."""
+def build_blocks(store: Store, side: str, settings_key: str | None, scope: Iterable[int] | None = None) -> SideBlocks:
+    """Indexes for 'missing' (open records, registry included) or 'residents' (in care); with a scope, over
+    those of the given ids that are active (a delta to patch a saved snapshot with). The face index is
+    attached apart (attach_faces): it has its own versions."""
     if side == "missing":
         table, owner, active, place_fields = (
             "missing_persons",
@@ -71,57 +89,52 @@ def build_blocks(store: Store, side: str, settings_key: str | None) -> SideBlock
     else:
         table, owner, active, place_fields = "residents", "resident_id", "status = 'in_care'", ("place_clues",)
         extra = "NULL AS birth_year"
-    rows = store.conn.execute(f"SELECT id, gender, {extra} FROM {table} WHERE {active} ORDER BY id").fetchall()
-    n = len(rows)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    gender = np.fromiter((GENDER_CODE.get(r[1], 0) if r[1] else 0 for r in rows), dtype=np.int8, count=n)
-    birth = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), dtype=np.int32, count=n)
-    del rows
-    names = NameIndex()
-    for r in store.conn.execute(
-        f"SELECT n.{owner} AS o, k.* FROM names n JOIN {table} t ON t.id = n.{owner}"
-        f" JOIN name_keys k ON k.name_id = n.id WHERE t.{active}"
-    ):
-        names.add(r["o"], _keys_from_row(r))
-    names.freeze()
-    county: dict[str, list[int]] = defaultdict(list)
-    prefecture: dict[str, list[int]] = defaultdict(list)
-    marks = ", ".join("?" for _ in place_fields)
-    for o, code in store.conn.execute(
-        f"SELECT p.{owner}, p.code FROM place_keys p JOIN {table} t ON t.id = p.{owner}"
-        f" WHERE t.{active} AND p.field IN ({marks}) AND p.confidence >= 0.3",
-        place_fields,
-    ):
-        if len(code) >= 6 and code[4:6] != "00":
-            county[code[:6]].append(o)
-        if code[2:4] != "00":
-            prefecture[code[:4]].append(o)
+    with store.id_scope(scope) if scope is not None else nullcontext("") as scoped:
+        within = f" AND t.id IN (SELECT id FROM {scoped})" if scoped else ""
+        rows = store.conn.execute(
+            f"SELECT t.id, t.gender, {extra} FROM {table} t WHERE t.{active}{within} ORDER BY t.id"
+        ).fetchall()
+        n = len(rows)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        gender = np.fromiter((GENDER_CODE.get(r[1], 0) if r[1] else 0 for r in rows), dtype=np.int8, count=n)
+        birth = np.fromiter((r[2] if r[2] is not None else -1 for r in rows), dtype=np.int32, count=n)
+        del rows
+        keys = store.conn.execute(
+            f"SELECT n.{owner}, k.fold_key, k.surname_key, k.given_key, k.last_key FROM names n"
+            f" JOIN {table} t ON t.id = n.{owner} JOIN name_keys k ON k.name_id = n.id WHERE t.{active}{within}"
+        ).fetchall()
+        columns = list(zip(*keys, strict=True)) if keys else [()] * 5
+        del keys
+        county: list[tuple[str, int]] = []
+        prefecture: list[tuple[str, int]] = []
+        marks = ", ".join("?" for _ in place_fields)
+        for o, code in store.conn.execute(
+            f"SELECT p.{owner}, p.code FROM place_keys p JOIN {table} t ON t.id = p.{owner}"
+            f" WHERE t.{active}{within} AND p.field IN ({marks}) AND p.confidence >= 0.3",
+            place_fields,
+        ):
+            if len(code) >= 6 and code[4:6] != "00":
+                county.append((code[:6], o))
+            if code[2:4] != "00":
+                prefecture.append((code[:4], o))
+    return SideBlocks(
+        ids,
+        gender,
+        birth,
+        NameIndex.from_keys(*columns),
+        Postings.build([c for c, _ in county], [o for _, o in county]),
+        Postings.build([c for c, _ in prefecture], [o for _, o in prefecture]),
+    )
 
-    def positions(blocks: dict[str, list[int]]) -> dict[str, np.ndarray]:
-        return {
-            k: np.unique(np.searchsorted(ids, np.asarray(v, dtype=np.int64))).astype(np.int32)
-            for k, v in blocks.items()
-        }
 
-    county_pos, prefecture_pos = positions(county), positions(prefecture)
-    del county, prefecture
-    provinces = {p: b for b, p in enumerate(sorted({code[:2] for code in prefecture_pos}))}
-    if len(provinces) > 63:
-        raise ValueError(f"{len(provinces)} province codes do not fit a 64-bit mask")
-    bits = np.zeros(n, dtype=np.int64)
-    for code, pos in prefecture_pos.items():
-        bits[pos] |= np.int64(1) << provinces[code[:2]]
-    order = np.argsort(birth, kind="stable")  # positions ascending within a year
-    years, starts = np.unique(birth[order], return_index=True)
-    by_year = {
-        int(y): part.astype(np.int32) for y, part in zip(years, np.split(order, starts[1:]), strict=True) if y >= 0
-    }
-    face = None
-    owners: dict[int, int] = {}
-    if settings_key is not None and store.workspace is not None:
-        face = load_side(store.workspace, side)
-        owners = store.face_photo_ids(side, settings_key)
-    return SideBlocks(ids, gender, birth, names, county_pos, prefecture_pos, bits, provinces, by_year, face, owners)
+def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str | None) -> SideBlocks:
+    """A copy of the blocks with the side's face index and photo owners (loaded for every job: the index has
+    its own versions; the blocks may be a saved snapshot's)."""
+    if settings_key is None or store.workspace is None:
+        return blocks
+    out = copy.copy(blocks)
+    out.face, out.photo_owner = load_side(store.workspace, side), store.face_photo_ids(side, settings_key)
+    return out
 
 
 @dataclass
@@ -211,9 +224,10 @@ def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int | No
     for p in r.places:
         if p.span != "place_clues" or p.confidence < 0.3:
             continue
-        pool = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
-        if pool is None:
+        members = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
+        if not len(members):
             continue
+        pool = blocks.positions(members)
         # place blocks keep records whose birth year fits the age estimate with a wide margin (or is unknown):
         # a prefecture holds thousands of records, and the block is a way in, not the evidence
         keep = _sex_compatible(r.gender, pool, blocks)
@@ -249,7 +263,7 @@ def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Fo
     for p in m.places:
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
             continue
-        pool = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
-        if pool is not None:
-            parts.append(("place", blocks.ids[pool]))
+        members = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
+        if len(members):
+            parts.append(("place", members))
     return _found(parts, bound, (best, floor))

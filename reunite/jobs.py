@@ -16,13 +16,14 @@ from typing import NamedTuple
 
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
-from reunite.candidates import Found, build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.candidates import Found, attach_faces, build_blocks, candidates_for_missing, candidates_for_resident
 from reunite.columnar import MissingTable
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.index import current_version, read_manifest
 from reunite.names import SurnameFrequencies, surname_table
 from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
+from reunite.snapshot import load_missing_side
 from reunite.store import Store, now_iso
 from reunite.topk import Ranked, Weights, rank_candidates
 from reunite.views import ResidentView, load_missing, load_residents
@@ -41,6 +42,7 @@ class JobResult:
     stored: int = 0
     bound_hits: int = 0  # residents/records with more blocked candidates than the bound
     bound_limited: int = 0  # ... where a candidate left out could have reached the top k
+    missing_side: str = ""  # snapshot.Loaded.how
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -196,6 +198,7 @@ def run_match(
         ]
         ctx = BatchContext.build(spec, store, {d for d, _ in batches})
         result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
+        result.missing_side = ctx.missing_side
         if workers > 1 and store.workspace is not None and len(batches) > 1:
             results = _pooled(ctx, batches, workers)
         else:
@@ -230,6 +233,7 @@ def run_match(
                                 "stored",
                                 "bound_hits",
                                 "bound_limited",
+                                "missing_side",
                             )
                         }
                     ),
@@ -282,12 +286,24 @@ class BatchContext:
     freqs: SurnameFrequencies
     table: MissingTable | None = None
     weights: Weights | None = None
+    missing_side: str = ""  # how the missing side was loaded: built, patched or current (snapshot.py)
 
     @classmethod
     def build(cls, spec: BatchSpec, store: Store, directions: set[str]) -> BatchContext:
-        blocks = {d: build_blocks(store, "missing" if d == "resident" else "residents", spec.key) for d in directions}
-        params, freqs = Params.from_json(spec.params), SurnameFrequencies.from_store(store)
+        """The pruned search takes the missing side from its snapshot (patched with what changed since);
+        the exhaustive reference and the reverse direction build their blocks afresh."""
         pruned = "resident" in directions and not spec.exhaustive
+        blocks, table, how = {}, None, ""
+        if pruned:
+            loaded = load_missing_side(store, spec.key)
+            blocks["resident"], table, how = loaded.blocks, loaded.table, f"{loaded.how} ({loaded.delta} records)"
+        for d in directions - set(blocks):
+            blocks[d] = build_blocks(store, "missing" if d == "resident" else "residents", spec.key)
+        blocks = {
+            d: attach_faces(b, store, "missing" if d == "resident" else "residents", spec.key)
+            for d, b in blocks.items()
+        }
+        params, freqs = Params.from_json(spec.params), SurnameFrequencies.from_store(store)
         return cls(
             spec,
             store,
@@ -295,8 +311,9 @@ class BatchContext:
             workspace_calibration(spec.root),
             params,
             freqs,
-            MissingTable.build(store, spec.key) if pruned else None,
+            table,
             Weights(params, freqs.share) if pruned else None,
+            how,
         )
 
     def _ranked(self, r: ResidentView, f: Found) -> Ranked:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from reunite.errors import NotFoundError, ReuniteError
 from reunite.faces import EncodeSettings
 from reunite.index import build_indexes, prune_versions, read_manifest
+from reunite.snapshot import discard
 from reunite.store import Store
 
 
@@ -44,6 +45,7 @@ def purge(
                 removed_files.append(p.name)
         store.conn.execute("DELETE FROM photo_deletions")  # ids only, but no need to keep them past a rebuild
     if ws is not None:
+        discard(store)  # the match snapshot holds the record's names
         for f in ws.exports.rglob("*"):
             if f.is_file() and any(ext.encode() in f.read_bytes() for _, _, ext in labels):
                 f.unlink()

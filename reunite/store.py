@@ -120,6 +120,22 @@ class Store:
         return self.conn.execute("PRAGMA user_version").fetchone()[0]
 
     @contextmanager
+    def id_scope(self, ids: Iterable[int]) -> Iterator[str]:
+        """A temporary table of ids to join against (a delta of thousands of ids does not fit in bind
+        parameters); yields its name. Reads only: the main database is not locked."""
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scope_ids (id INTEGER PRIMARY KEY)")
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.execute("DELETE FROM temp.scope_ids")
+            self.conn.executemany("INSERT OR IGNORE INTO temp.scope_ids VALUES (?)", ((int(i),) for i in ids))
+        finally:
+            self.conn.execute("COMMIT")
+        try:
+            yield "temp.scope_ids"
+        finally:
+            self.conn.execute("DELETE FROM temp.scope_ids")
+
+    @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception (including KeyboardInterrupt)."""
         if self.conn.in_transaction:
