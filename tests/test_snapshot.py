@@ -103,7 +103,7 @@ def test_patched_snapshot_equals_a_fresh_build(ws_store, tmp_path, monkeypatch):
 
     compute_name_keys(ws_store)  # keys pending at the last patch arrive now: the delta must pick them up
     later = load_missing_side(ws_store, None)
-X
+    assert later.how == "patched" and later.delta == 4  # the names of the two updated and the two new records
     assert_same_blocks(later.blocks, build_blocks(ws_store, "missing", None))
     assert_same_table(later.table, MissingTable.build(ws_store, None))
 
