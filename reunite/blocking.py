@@ -65,14 +65,15 @@ class Postings:
 
 @dataclass
 class NameIndex:
-    """Block -> record ids. The full-name block also groups ids by the name itself, so that a common name
-    shared by thousands of records is compared once."""
+    """Block -> record ids: lists while it is built with add(), postings once frozen (freeze, from_keys).
+    The full-name block also groups ids by the name itself (with add), so that a common name shared by
+    thousands of records is compared once."""
 
-    full: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    full: dict[str, list[int]] | Postings = field(default_factory=lambda: defaultdict(list))
     full_names: dict[str, dict[str, list[int]]] = field(default_factory=lambda: defaultdict(dict))
-    surname: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    given: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
-    last: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    surname: dict[str, list[int]] | Postings = field(default_factory=lambda: defaultdict(list))
+    given: dict[str, list[int]] | Postings = field(default_factory=lambda: defaultdict(list))
+    last: dict[str, list[int]] | Postings = field(default_factory=lambda: defaultdict(list))
     size: int = 0
 
     def add(self, rec_id: int, keys: NameKeys, name: str = "") -> None:

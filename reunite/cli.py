@@ -431,6 +431,7 @@ def match(
             f"job {res.job_id} ({res.mode}): {res.residents} resident(s), {res.missing} missing record(s); "
             f"{res.candidates_scored} pairs scored, {res.stored} candidates stored; candidate bound hit "
             f"{res.bound_hits} time(s), {res.bound_limited} where it could change the top {top_k}; "
+            f"{'missing-person side ' + res.missing_side + '; ' if res.missing_side else ''}"
             f"{res.timings.get('total_s', 0):.1f}s"
         )
 

@@ -99,18 +99,19 @@ def _read(path: Path, settings_key: str | None) -> Snapshot | None:
 
 def save(path: Path, snap: Snapshot) -> None:
     """Written to a temporary file and renamed: a crash leaves the old snapshot or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    with tmp.open("wb") as f:
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         pickle.dump(snap, f, protocol=pickle.HIGHEST_PROTOCOL)
     os.replace(tmp, path)
 
 
 def discard(store: Store) -> None:
-    """Delete the snapshot (a purge: it holds the purged record's names)."""
+    """Delete the snapshot and any half-written one (a purge: they hold the purged record's names)."""
     path = snapshot_path(store)
-    if path is not None:
-        path.unlink(missing_ok=True)
+    if path is not None and path.parent.exists():
+        for f in path.parent.glob(path.stem + ".*"):
+            f.unlink(missing_ok=True)
 
 
 def load_missing_side(store: Store, settings_key: str | None) -> Loaded:

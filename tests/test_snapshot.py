@@ -132,3 +132,20 @@ def test_a_damaged_or_foreign_snapshot_is_rebuilt(ws_store):
     snapshot_path(ws_store).write_bytes(b"not a pickle")
     assert load_missing_side(ws_store, None).how == "built"
     assert load_missing_side(ws_store, "other-face-settings").how == "built"
+
+
+def test_snapshot_is_private_to_the_workspace_owner(ws_store):
+    load_missing_side(ws_store, None)
+    path = snapshot_path(ws_store)
+    assert path.stat().st_mode & 0o077 == 0 and path.parent.stat().st_mode & 0o077 == 0
+
+
+def test_discard_removes_half_written_snapshots_too(ws_store):
+    from reunite.snapshot import discard
+
+    load_missing_side(ws_store, None)
+    path = snapshot_path(ws_store)
+    leftover = path.with_suffix(".1234.tmp")
+    leftover.write_bytes(b"names of a crash")
+    discard(ws_store)
+    assert not path.exists() and not leftover.exists()
