@@ -5,14 +5,16 @@ What changed is found through indexed timestamps, as the face index finds its in
 (an update, a status change, new names), photos added, encodings added; plus the records whose text keys
 were still pending when the snapshot was built. Deleted photos need nothing: a stale `has_face` only
 raises a bound. A purge deletes the snapshot (it holds names). The file is the workspace's own data,
-written with the workspace's private umask, and is rebuilt when the code or face settings change.
+private to the workspace owner, and is rebuilt when the code (code_fingerprint) or face settings change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -82,16 +84,28 @@ def changed_since(store: Store, since: str, settings_key: str | None) -> np.ndar
     return np.array(sorted(ids), dtype=np.int64)
 
 
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """The package version and a hash of the package's code and data: a snapshot built by other code (a
+    new release, or a changed parser during development) is built again rather than trusted."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256(__version__.encode())
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(f.relative_to(root).as_posix().encode())
+        digest.update(f.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
 def _read(path: Path, settings_key: str | None) -> Snapshot | None:
     try:
         with path.open("rb") as f:
             snap = pickle.load(f)  # the workspace's own file (see the module docstring)
-    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
         return None
     ok = (
         isinstance(snap, Snapshot)
         and snap.format == FORMAT
-        and snap.code_version == __version__
+        and snap.code_version == code_fingerprint()
         and snap.settings_key == settings_key
     )
     return snap if ok else None
@@ -128,11 +142,11 @@ def load_missing_side(store: Store, settings_key: str | None) -> Loaded:
             blocks = snap.blocks.patched(changed, build_blocks(store, "missing", settings_key, scope=changed))
             table = snap.table.patched(changed, MissingTable.build(store, settings_key, scope=changed))
             if len(changed) > RESAVE_SHARE * len(table.ids):
-                save(path, Snapshot(as_of, pending, __version__, settings_key, blocks, table))
+                save(path, Snapshot(as_of, pending, code_fingerprint(), settings_key, blocks, table))
             return Loaded(blocks, table, "patched", len(changed))
     as_of, pending = _now(store), _pending(store)
     blocks = build_blocks(store, "missing", settings_key)
     table = MissingTable.build(store, settings_key)
     if path is not None:
-        save(path, Snapshot(as_of, pending, __version__, settings_key, blocks, table))
+        save(path, Snapshot(as_of, pending, code_fingerprint(), settings_key, blocks, table))
     return Loaded(blocks, table, "built", len(table.ids))

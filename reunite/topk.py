@@ -174,11 +174,9 @@ def rank_candidates(
     face_ub = np.zeros(len(ids))
     if both_faces.any():
         face_ub[both_faces] = max(cal.llr(face_floor, p) for p in POPULATIONS)
-        at = {int(i): k for k, i in enumerate(ids)}
-        for i, d in face_best.items():
-            k = at.get(i)
-            if k is not None and both_faces[k]:
-                face_ub[k] = max(cal.llr(d, p) for p in POPULATIONS)
+        near = np.flatnonzero(both_faces & np.isin(ids, np.fromiter(face_best, dtype=np.int64)))
+        for k in near:
+            face_ub[k] = max(cal.llr(face_best[int(ids[k])], p) for p in POPULATIONS)
     ub = partial + name_ub + face_ub
     order = np.argsort(-ub, kind="stable")
     is_registry = table.registry[pos]

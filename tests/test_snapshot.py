@@ -127,11 +127,14 @@ def test_job_on_a_patched_snapshot_equals_the_exhaustive_job(ws_store, tmp_path)
     assert [tuple(r) for r in rows(pruned.job_id)] == [tuple(r) for r in rows(exhaustive.job_id)]
 
 
-def test_a_damaged_or_foreign_snapshot_is_rebuilt(ws_store):
+def test_a_damaged_or_foreign_snapshot_is_rebuilt(ws_store, monkeypatch):
     load_missing_side(ws_store, None)
     snapshot_path(ws_store).write_bytes(b"not a pickle")
     assert load_missing_side(ws_store, None).how == "built"
     assert load_missing_side(ws_store, "other-face-settings").how == "built"
+    monkeypatch.setattr("reunite.snapshot.code_fingerprint", lambda: "other code")
+    assert load_missing_side(ws_store, "other-face-settings").how == "built"
+    assert load_missing_side(ws_store, "other-face-settings").how == "current"
 
 
 def test_snapshot_is_private_to_the_workspace_owner(ws_store):
