@@ -5,6 +5,7 @@ baseline of `--new`, and an alert is written once per pair."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,9 +79,16 @@ def run_nightly(
         job: dict = {}
 
         def match_stage() -> dict:
-            res = run_match(store, "new")
+            res = run_match(store, "new", workers=workers or os.cpu_count() or 1)  # cron: the machine is ours
             job["id"] = res.job_id
-            return {"job": res.job_id, "residents": res.residents, "missing": res.missing, "stored": res.stored}
+            return {
+                "job": res.job_id,
+                "residents": res.residents,
+                "missing": res.missing,
+                "stored": res.stored,
+                "missing_side": res.missing_side,
+                "bound_could_change_top_k": res.bound_limited,
+            }
 
         def alert_stage() -> dict:
             rows = [r for r in list_candidates(store, job["id"]) if r["weight"] >= alert_weight]
