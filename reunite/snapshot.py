@@ -15,6 +15,7 @@ import os
 import pickle
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from reunite.store import Store
 FORMAT = 1
 REBUILD_SHARE = 0.2  # a delta larger than this share of the records: build in full instead of patching
 RESAVE_SHARE = 0.01  # a patched snapshot is saved again when its delta grows past this share
+READING_LIBRARIES = ("pypinyin", "opencc", "ToJyutping", "numpy")
 
 
 @dataclass
@@ -86,10 +88,16 @@ def changed_since(store: Store, since: str, settings_key: str | None) -> np.ndar
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """The package version and a hash of the package's code and data: a snapshot built by other code (a
-    new release, or a changed parser during development) is built again rather than trusted."""
+    """The package version, a hash of the package's code and data, and the versions of the libraries that
+    read names (pypinyin, opencc, ToJyutping): a snapshot built by other code (a new release, a changed parser
+    during development, an upgraded reading table) is built again rather than trusted."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256(__version__.encode())
+    for dist in READING_LIBRARIES:
+        try:
+            digest.update(f"{dist}=={metadata.version(dist)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{dist} missing".encode())
     for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(f.relative_to(root).as_posix().encode())
         digest.update(f.read_bytes())
