@@ -65,7 +65,8 @@ class Postings:
 
 @dataclass
 class NameIndex:
-    """Block -> record ids: lists while it is built with add(), postings once frozen (freeze, from_keys).
+    """Block -> record ids: lists when built with add() (tests, bench_names), postings when built by
+    from_keys (match jobs).
     The full-name block also groups ids by the name itself (with add), so that a common name shared by
     thousands of records is compared once."""
 
@@ -103,14 +104,6 @@ class NameIndex:
             for name, ids in self.full_names.get(key, {}).items():
                 out.setdefault(name, set()).update(ids)
         return {name: sorted(ids) for name, ids in out.items()}
-
-    def freeze(self) -> None:
-        """Blocks as postings once the index is complete: a lookup then concatenates a few arrays instead
-        of walking thousands of Python ints, and a forked worker shares the arrays' memory."""
-        for name in ("full", "surname", "given", "last"):
-            table = getattr(self, name)
-            keys = [k for k, ids in table.items() for _ in ids]
-            setattr(self, name, Postings.build(keys, [i for ids in table.values() for i in ids]))
 
     @classmethod
     def from_keys(

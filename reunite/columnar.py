@@ -80,28 +80,14 @@ class CodeColumns:
     depth: np.ndarray
 
     @classmethod
-    def from_lists(cls, codes: list[list[str]]) -> CodeColumns:
-        width = max((len(c) for c in codes), default=0) or 1
-        n = len(codes)
-        c6 = np.full((n, width), -1, dtype=np.int64)
-        town = np.full((n, width), -2, dtype=np.int64)
-        depth = np.zeros((n, width), dtype=np.int8)
-        for i, cs in enumerate(codes):
-            for j, c in enumerate(cs):
-                c6[i, j], town[i, j], depth[i, j] = _code_parts(c)
-        return cls(c6, town, depth)
-
-    @classmethod
     def from_pairs(cls, n: int, rows: np.ndarray, codes: list[str]) -> CodeColumns:
         """From (row, code) pairs sorted by row: each row's codes side by side."""
-        if not len(rows):
-            return cls.from_lists([[] for _ in range(n)])
         _, first, counts = np.unique(rows, return_index=True, return_counts=True)
         col = np.arange(len(rows)) - np.repeat(first, counts)
         distinct = {c: k for k, c in enumerate(dict.fromkeys(codes))}
         parts = np.array([_code_parts(c) for c in distinct], dtype=np.int64).reshape(-1, 3)
         which = np.fromiter((distinct[c] for c in codes), dtype=np.int64, count=len(codes))
-        width = int(counts.max())
+        width = int(counts.max()) if len(counts) else 1
         c6 = np.full((n, width), -1, dtype=np.int64)
         town = np.full((n, width), -2, dtype=np.int64)
         depth = np.zeros((n, width), dtype=np.int8)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from reunite.blocking import Postings
 from reunite.candidates import build_blocks
 from reunite.columnar import CodeColumns, MissingTable, NameSyllables
 from reunite.ingest import ingest_file
@@ -152,3 +155,22 @@ def test_discard_removes_half_written_snapshots_too(ws_store):
     leftover.write_bytes(b"names of a crash")
     discard(ws_store)
     assert not path.exists() and not leftover.exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(0, 40)), max_size=60),
+    added=st.lists(st.tuples(st.sampled_from("defgh"), st.integers(30, 60)), max_size=30),
+    removed=st.sets(st.integers(0, 60), max_size=20),
+)
+def test_patched_postings_equal_postings_built_afresh(base, added, removed):
+    """Postings.patched against building from the surviving and added (key, id) pairs, as the snapshot uses it:
+    removed ids are the changed ones, and the added postings are built over exactly those ids."""
+    added = [(k, i) for k, i in added if i in removed]
+    old = Postings.build([k for k, _ in base], [i for _, i in base])
+    new = Postings.build([k for k, _ in added], [i for _, i in added])
+    patched = old.patched(np.array(sorted(removed), dtype=np.int64), new)
+    pairs = [(k, i) for k, i in base if i not in removed] + added
+    fresh = Postings.build([k for k, _ in pairs], [i for _, i in pairs])
+    assert {k: v.tolist() for k, v in patched.items() if len(v)} == {k: v.tolist() for k, v in fresh.items() if len(v)}
+    assert all(patched.get(k).tolist() == sorted(set(patched.get(k).tolist())) for k in patched.slot)
