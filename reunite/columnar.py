@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from reunite.candidates import GENDER_CODE
 from reunite.compare import MEDICAL, iso_date, iso_year, parse_features
 from reunite.dialects import PROFILES
 from reunite.names import HAN, group_from_accent, group_from_region, parse_name
@@ -290,12 +291,14 @@ def syllable_readings(text: str) -> tuple[tuple[str, ...], ...] | None:
     return positions if 0 < len(positions) <= MAX_SYLLABLES else None
 
 
-# the first hometown / ID-region reading (ID region first), as views.load_missing orders them
-_HOMETOWN_SQL = (
-    "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, ROW_NUMBER() OVER (PARTITION BY p.missing_id"
-    " ORDER BY p.field = 'id_region' DESC, p.rank) AS k FROM place_keys p JOIN missing_persons m"
-    " ON m.id = p.missing_id WHERE {open} AND p.field IN ('hometown', 'id_region')) WHERE k = 1"
-)
+def hometown_codes(store: Store, where: str) -> list[tuple[int, str]]:
+    """(record id, hometown code) of the missing-person records `m` that match `where` (SQL over `m`): the
+    first ID-region reading, else the first hometown reading, as MissingView.hometown_code picks it."""
+    return store.conn.execute(
+        "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, ROW_NUMBER() OVER (PARTITION BY p.missing_id"
+        " ORDER BY p.field = 'id_region' DESC, p.rank) AS k FROM place_keys p JOIN missing_persons m"
+        f" ON m.id = p.missing_id WHERE {where} AND p.field IN ('hometown', 'id_region')) WHERE k = 1"
+    ).fetchall()
 
 
 def _plausible_codes(store: Store, ids: np.ndarray, fields: tuple[str, ...], open_: str) -> CodeColumns:
@@ -337,8 +340,7 @@ class MissingTable:
     near: CodeColumns  # plausible missing-place / hometown / ID region readings
     names: list[tuple[str, ...]]
     hometown_code: list[str | None]
-    surname: list[str | None]
-    surname_id: np.ndarray  # index into `surnames`
+    surname_id: np.ndarray  # index into `surnames` (the first surname among the record's names)
     surnames: list[str | None]
     feature_set: np.ndarray  # index into `feature_sets`; 0 is no parsed feature
     feature_sets: list[frozenset]
@@ -389,7 +391,7 @@ class MissingTable:
             ]
             has_face[[at[o] for o in owners if o in at]] = True
         hometown_code: list[str | None] = [None] * n
-        for o, code in store.conn.execute(_HOMETOWN_SQL.format(open=open_)):
+        for o, code in hometown_codes(store, open_):
             hometown_code[at[o]] = code
         groups: list[str | None] = [None]
         group_at: dict[str | None, int] = {None: 0}
@@ -403,20 +405,15 @@ class MissingTable:
                 group_at[g] = len(groups)
                 groups.append(g)
             home_group[k] = group_at[g]
-        texts = {t: k for k, t in enumerate(dict.fromkeys(x for aliases in names for x in aliases))}
-        surname_of_text = [surname_of([t]) for t in texts]
-        surname = [
-            next((surname_of_text[texts[x]] for x in aliases if surname_of_text[texts[x]]), None) for aliases in names
-        ]
-        surname_at: dict[str | None, int] = {}
-        surname_id = np.array([surname_at.setdefault(x, len(surname_at)) for x in surname], dtype=np.int32)
+        surname_at: dict[str | None, int] = {}  # parse_name is cached: each distinct name is parsed once
+        surname_id = np.array([surname_at.setdefault(surname_of(x), len(surname_at)) for x in names], dtype=np.int32)
         set_of = {t: parse_features(t) for t in set(features)}
         set_at: dict[frozenset, int] = {frozenset(): 0}
         feature_set = np.array([set_at.setdefault(set_of[t], len(set_at)) for t in features], dtype=np.int32)
         days = {d: iso_date(d) for d in set(missing_date)}
         return cls(
             ids=ids,
-            gender=np.array([{"M": 1, "F": 2}.get(g, 0) for g in gender_], dtype=np.int8),
+            gender=np.array([GENDER_CODE.get(g, 0) for g in gender_], dtype=np.int8),
             birth_year=np.array([b if b is not None else -1 for b in birth], np.int32),
             height=np.array([h if h is not None else np.nan for h in height], np.float64),
             missing_year=np.array([iso_year(d) or -1 for d in missing_date], np.int32),
@@ -435,7 +432,6 @@ class MissingTable:
             near=_plausible_codes(store, ids, ("missing_place", "hometown", "id_region"), open_),
             names=[tuple(x) for x in names],
             hometown_code=hometown_code,
-            surname=surname,
             surname_id=surname_id,
             surnames=list(surname_at),
             feature_set=feature_set,
@@ -451,9 +447,9 @@ class MissingTable:
         surnames, surname_at = _merged(self.surnames, added.surnames)
         sets, set_at = _merged(self.feature_sets, added.feature_sets)
         moved = {
-            "home_group": group_at[added.home_group] if len(added.ids) else added.home_group,
-            "surname_id": surname_at[added.surname_id] if len(added.ids) else added.surname_id,
-            "feature_set": set_at[added.feature_set] if len(added.ids) else added.feature_set,
+            "home_group": group_at[added.home_group],
+            "surname_id": surname_at[added.surname_id],
+            "feature_set": set_at[added.feature_set],
         }
         out = {}
         for f in fields(self):

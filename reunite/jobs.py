@@ -17,7 +17,7 @@ from typing import NamedTuple
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
 from reunite.candidates import Found, attach_faces, build_blocks, candidates_for_missing, candidates_for_resident
-from reunite.columnar import MissingTable
+from reunite.columnar import MissingTable, hometown_codes
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.index import current_version, read_manifest
@@ -67,7 +67,6 @@ def _random_name_levels(store: Store, pairs: list[tuple[int, int]]) -> list[dict
     res: dict[int, list[str]] = {}
     mis: dict[int, list[str]] = {}
     accent: dict[int, str | None] = {}
-    home: dict[int, str | None] = {}
     with store.id_scope({a for a, _ in pairs}) as scoped:
         for i, acc in store.conn.execute(f"SELECT id, accent FROM residents WHERE id IN (SELECT id FROM {scoped})"):
             accent[i] = acc
@@ -80,11 +79,7 @@ def _random_name_levels(store: Store, pairs: list[tuple[int, int]]) -> list[dict
             f"SELECT missing_id, name FROM names WHERE missing_id IN (SELECT id FROM {scoped}) ORDER BY id"
         ):
             mis.setdefault(i, []).append(name)
-        for i, code in store.conn.execute(
-            "SELECT missing_id, code FROM place_keys WHERE field IN ('id_region', 'hometown')"
-            f" AND missing_id IN (SELECT id FROM {scoped}) ORDER BY missing_id, field = 'id_region', rank DESC"
-        ):
-            home[i] = code  # the last row of each record wins: the first ID-region reading, else hometown
+        home = dict(hometown_codes(store, f"m.id IN (SELECT id FROM {scoped})"))
     return [
         {"name": match_records(res[a], mis[b], accent.get(a), home.get(b)).level}
         for a, b in pairs

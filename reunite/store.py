@@ -124,12 +124,15 @@ class Store:
         """A temporary table of ids to join against (a delta of thousands of ids does not fit in bind
         parameters); yields its name. Reads only: the main database is not locked."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS scope_ids (id INTEGER PRIMARY KEY)")
-        self.conn.execute("BEGIN")
+        outer = self.conn.in_transaction  # inside a caller's transaction: its commit covers the temp rows
+        if not outer:
+            self.conn.execute("BEGIN")
         try:
             self.conn.execute("DELETE FROM temp.scope_ids")
             self.conn.executemany("INSERT OR IGNORE INTO temp.scope_ids VALUES (?)", ((int(i),) for i in ids))
         finally:
-            self.conn.execute("COMMIT")
+            if not outer:
+                self.conn.execute("COMMIT")
         try:
             yield "temp.scope_ids"
         finally:

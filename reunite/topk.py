@@ -69,13 +69,13 @@ class Weights:
 
 def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
     """Per candidate, the best name weight its syllables allow (columnar.NameSyllables.possible_levels):
-    exact/homophone only where every syllable shares a reading, dialect only where the resident's accent
-    profile or the record's hometown profile merges them all (any jyutping for Cantonese), fuzzy only
-    where the generic rules do."""
+    exact/normalised only for the same normalised name, homophone only where every syllable shares a reading,
+    dialect only where the resident's accent profile or the record's hometown profile merges them all (any
+    jyutping for Cantonese), fuzzy only where the generic rules do; a 小名 at given_only/nickname."""
     n = len(pos)
     if not r.names:
         return np.zeros(n)
-    keys = ("keyed", "same_text", "homophone", "one_syllable", "given_only", "surname_only")
+    keys = ("same_text", "homophone", "one_syllable", "given_only", "surname_only")
     possible = {k: np.zeros(n, dtype=bool) for k in keys}
     merge = np.zeros((len(RULE_SETS), n), dtype=bool)
     accent = group_from_accent(r.accent)
@@ -203,7 +203,7 @@ def rank_candidates(
             w = partial[k]
             if r.names and table.has_names[p]:
                 level = match_records(r.names, list(table.names[p]), r.accent, table.hometown_code[p]).level
-                w += weights.name(level, table.surname[p])
+                w += weights.name(level, table.surnames[table.surname_id[p]])
             if both_faces[k]:
                 face = compare_face(r, views[i], cal)
                 w += round(face.llr, 3) if face.llr is not None else 0.0
