@@ -22,7 +22,8 @@ import numpy as np
 
 POPULATIONS = ("east_asian", "other", "age_gap")
 GRID = np.round(np.linspace(0.0, 1.4, 141), 4)
-AGE_GAP_YEARS = 15  # photos taken this far apart in age use the age-gap calibration
+AGE_GAP_YEARS = 15  # photos taken this far apart in age use the age-gap calibration ...
+CHILD_AGE = 18  # ... when the younger one shows a child: it was fitted on child/young vs adult photos
 FORMAT_VERSION = 1
 
 
@@ -226,6 +227,14 @@ def population_for(east_asian: bool | None, age_gap_years: float | None) -> str:
     if age_gap_years is not None and age_gap_years >= AGE_GAP_YEARS:
         return "age_gap"
     return "other" if east_asian is False else "east_asian"
+
+
+def pair_population(age_a: float | None, age_b: float | None, east_asian: bool | None = None) -> str:
+    """The calibration for one photo pair, from each photo's age at capture: the age-gap curve only for a
+    child photo against one taken at least AGE_GAP_YEARS later; two adult photos never get it."""
+    if age_a is not None and age_b is not None and min(age_a, age_b) < CHILD_AGE:
+        return population_for(east_asian, abs(age_a - age_b))
+    return population_for(east_asian, None)
 
 
 def fit(distances: dict[str, tuple[np.ndarray, np.ndarray]], source: str, settings: str) -> Calibration:

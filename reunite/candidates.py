@@ -217,7 +217,7 @@ def _sex_compatible(gender: str | None, pos: np.ndarray, blocks: SideBlocks) -> 
 
 def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int | None) -> Found:
     """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds)."""
-    face_ids, best, floor = _face_hits([v for _, v in r.faces], blocks)
+    face_ids, best, floor = _face_hits([v for _, v, _ in r.faces], blocks)
     parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
     parts += [("name", a) for a in _name_hits(r.names, blocks)]
     birth_window = _birth_window(r)

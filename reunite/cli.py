@@ -184,7 +184,12 @@ def _print_status(console: Console, st: dict) -> None:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    kind: Annotated[str, typer.Argument(help="residents | missing | registry | pfif (PFIF 1.4 persons and notes)")],
+    kind: Annotated[
+        str,
+        typer.Argument(
+            help="residents | missing | registry | pfif (PFIF 1.4 persons and notes) | templates (face templates, JSONL)"
+        ),
+    ],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK), XLSX or JSONL, Chinese or English headers.")],
     photos: Annotated[
         Path | None,
@@ -199,16 +204,36 @@ def ingest(
     rejects: Annotated[
         Path | None, typer.Option(help="Where to write rejected rows (default: exports/rejects/ in the workspace).")
     ] = None,
+    side: Annotated[
+        str, typer.Option(help="templates: whose faces they are, missing (records, registry) or residents.")
+    ] = "missing",
     home: Home = None,
 ) -> None:
     """Ingest records; bad rows go to a rejects CSV (exit 3), an unreadable file stores nothing (exit 2)."""
     from reunite.ingest import KINDS, ingest_file
     from reunite.store import Store
 
-    if kind not in (*KINDS, "pfif"):
-        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}, pfif", param_hint="KIND")
+    if kind not in (*KINDS, "pfif", "templates"):
+        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}, pfif, templates", param_hint="KIND")
+    if side not in ("missing", "residents"):
+        raise typer.BadParameter("missing or residents", param_hint="--side")
 
     def go(c: Ctx) -> int:
+        if kind == "templates":
+            from reunite.templates import ingest_templates
+
+            with Store.open(c.workspace()) as store:
+                res = ingest_templates(store, file, source=source, side=side, rejects_path=rejects, actor=c.by)
+            s = res.summary()
+            c.say(
+                f"face templates ({side}) from {file}: {s['lines']} lines: new {s['new']}, unchanged "
+                f"{s['unchanged']}, rejected {s['rejected']}"
+            )
+            if res.rejects:
+                c.err.print(f"{len(res.rejects)} problem(s) written to {res.rejects_path}", highlight=False)
+                for r in res.rejects[:5]:
+                    c.err.print(f"  line {r.row} ({r.field}) {r.reason}", highlight=False, markup=False)
+            return EXIT_REJECTS if res.rejects else 0
         if kind == "pfif":
             from reunite.pfif import import_pfif
 
@@ -612,12 +637,22 @@ def synth(
     seed: Annotated[int, typer.Option(help="Same seed, same files, byte for byte.")] = 7,
     faces: Annotated[Path | None, typer.Option(help="A faces folder (identity/photo): people get real photos.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or xlsx (truth is always CSV).")] = "csv",
+    face_templates: Annotated[
+        float,
+        typer.Option(
+            "--face-templates",
+            help="Share of people without a real photo who get a generated face template (templates.jsonl).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Generate a synthetic missing-person set and resident set with known truth (for benchmarks and demo)."""
     from reunite.synth import generate, write_set
 
+    if not 0.0 <= face_templates <= 1.0:
+        raise typer.BadParameter("a share from 0 to 1", param_hint="--face-templates")
+
     def go(c: Ctx) -> None:
-        data = generate(missing, residents, seed, faces)
+        data = generate(missing, residents, seed, faces, face_templates=face_templates)
         for path in write_set(data, out, fmt):
             c.say(f"wrote {path}")
         for note in data.notes:
@@ -630,7 +665,10 @@ def synth(
 def export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="File to write (a .manifest.json is written beside it).")],
-    fmt: Annotated[str, typer.Option("--format", help="csv | xlsx | html | pfif (PFIF 1.4 XML).")] = "csv",
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv | xlsx | html | pfif (PFIF 1.4 XML) | templates (face templates).")
+    ] = "csv",
+    side: Annotated[str, typer.Option(help="templates: missing (records, registry) or residents.")] = "missing",
     job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
     resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
@@ -653,6 +691,13 @@ def export(
         raise typer.BadParameter("zh or en", param_hint="--lang")
 
     def go(c: Ctx) -> None:
+        if fmt == "templates":
+            from reunite.templates import export_templates
+
+            with Store.open(c.workspace()) as store:
+                m = export_templates(store, out, side=side, by=c.by)
+            c.say(f"{m['rows']} face template(s) of {len(m['records'])} record(s) written to {out}")
+            return
         with Store.open(c.workspace()) as store:
             rids, _ = resolve_ids(store, resident or [], [])
             m = do_export(

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from reunite.calibration import Calibration, population_for
+from reunite.calibration import Calibration, pair_population
 from reunite.names import group_from_accent, group_from_region, match_records
 from reunite.places import compare_places
 from reunite.views import MissingView, ResidentView
@@ -94,24 +94,46 @@ def iso_date(iso: str | None) -> date | None:
 
 
 # -- the terms -----------------------------------------------------------------------------------------
+def photo_ages(r: ResidentView, m: MissingView) -> tuple[list[float | None], list[float | None]]:
+    """Each photo's age at capture. A resident's photo: the age estimate (which refers to the found date),
+    less the years since the photo was taken; without an estimate, the record's birth year (under the
+    hypothesis that they are the same person, which is what the age-gap curve is asked about). A record's
+    photo: the year it was taken, else the missing date (a photo is at latest from when they went), against
+    the birth year."""
+    found = iso_year(r.found_date) or date.today().year
+    est = (r.age_min + r.age_max) / 2 if r.age_min is not None and r.age_max is not None else None
+    r_ages: list[float | None] = []
+    for _, _, taken in r.faces:
+        if est is not None:
+            r_ages.append(est - max(0, found - taken) if taken else est)
+        elif m.birth_year:
+            r_ages.append(float((taken or found) - m.birth_year))
+        else:
+            r_ages.append(None)
+    m_ages: list[float | None] = []
+    for _, _, taken in m.faces:
+        year = taken or iso_year(m.missing_date)
+        m_ages.append(float(year - m.birth_year) if year and m.birth_year else None)
+    return r_ages, m_ages
+
+
 def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
-    """Best calibrated evidence over every photo pair, with the photos' age gap choosing the population."""
+    """Best calibrated evidence over every photo pair; each pair's calibration is chosen from the two photos'
+    ages at capture (calibration.pair_population), so two adult photos never get the child-vs-adult curve."""
     if not r.faces or not m.faces:
         return Level("face", "none", "no photo on one side")
-    rv = np.stack([v for _, v in r.faces])
-    age_now = (r.age_min + r.age_max) / 2 if r.age_min is not None and r.age_max is not None else None
-    best: tuple[float, float, int | None, int] | None = None
-    for _, vec, taken in m.faces:
-        d = float(np.min(np.linalg.norm(rv - vec, axis=1)))
-        gap = None
-        if taken and m.birth_year and age_now is not None:
-            gap = max(0.0, age_now - (taken - m.birth_year))
-        elif m.birth_year and m.missing_date and age_now is not None:
-            gap = max(0.0, age_now - (iso_year(m.missing_date) - m.birth_year))  # photo at latest when they went
-        llr = cal.llr(d, population_for(None, gap))
-        if best is None or llr > best[0]:
-            best = (llr, d, None if gap is None else round(gap), len(r.faces) * len(m.faces))
-    llr, d, gap, pairs = best
+    rv = np.stack([v for _, v, _ in r.faces])
+    r_ages, m_ages = photo_ages(r, m)
+    best: tuple[float, float, float | None] | None = None
+    for (_, vec, _), m_age in zip(m.faces, m_ages, strict=True):
+        dists = np.linalg.norm(rv - vec, axis=1)
+        for d, r_age in zip(dists.tolist(), r_ages, strict=True):
+            pop = pair_population(r_age, m_age)
+            llr = cal.llr(d, pop)
+            if best is None or llr > best[0]:
+                gap = abs(r_age - m_age) if pop == "age_gap" else None
+                best = (llr, d, gap)
+    llr, d, gap = best
     level = (
         "strong"
         if llr >= 8
@@ -123,7 +145,8 @@ def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
         if llr > -5
         else "strongly_against"
     )
-    gap_txt = f", age gap {gap} years" if gap is not None else ""
+    gap_txt = f", age gap {round(gap)} years" if gap is not None else ""
+    pairs = len(r.faces) * len(m.faces)
     return Level("face", level, f"distance {d:.3f}, {pairs} photo pair(s){gap_txt}", llr)
 
 

@@ -194,6 +194,10 @@ def encode_pending(
     Results are committed in batches, so an interrupted run keeps what it finished."""
     if store.workspace is None:
         raise ValueError("encoding needs a workspace store (photos live on disk)")
+    from reunite.templates import adopt_templates
+
+    with store.transaction():
+        adopt_templates(store, settings.key)
     todo = store.photos_to_encode(settings.key, full=full)
     run = EncodeRun(settings.key, todo=len(todo))
     by_path = {str(store.workspace.photos / rel): sha for sha, rel in todo}

@@ -300,7 +300,7 @@ def ingest_file(
                 if on_progress is not None:
                     on_progress(done, len(table.rows))
             if result.rejects and not dry_run:
-                result.rejects_path = str(_write_rejects(store, path, kind, result.rejects, rejects_path))
+                result.rejects_path = str(write_rejects(store, path, kind, result.rejects, rejects_path))
             if dry_run:
                 raise _DryRun
             store.log_ingest(
@@ -326,7 +326,7 @@ def ingest_file(
             )
     except _DryRun:
         if result.rejects:
-            result.rejects_path = str(_write_rejects(store, path, kind, result.rejects, rejects_path))
+            result.rejects_path = str(write_rejects(store, path, kind, result.rejects, rejects_path))
     return result
 
 
@@ -334,7 +334,7 @@ class _DryRun(Exception):
     """Raised inside the transaction to roll a dry run back."""
 
 
-def _write_rejects(store: Store, path: Path, kind: str, rejects: list[Reject], target: Path | None) -> Path:
+def write_rejects(store: Store, path: Path, kind: str, rejects: list[Reject], target: Path | None) -> Path:
     if target is None:
         base = store.workspace.exports / "rejects" if store.workspace else path.parent
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

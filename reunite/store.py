@@ -199,8 +199,10 @@ class Store:
     def _sync_photos(self, owner_col: str, rec_id: int, photos: list[PhotoRef]) -> None:
         existing = {
             r["sha256"]: r["id"]
-            for r in self.conn.execute(f"SELECT id, sha256 FROM photos WHERE {owner_col} = ?", (rec_id,))
-        }
+            for r in self.conn.execute(
+                f"SELECT id, sha256 FROM photos WHERE {owner_col} = ? AND sha256 NOT LIKE 'template:%'", (rec_id,)
+            )
+        }  # face templates (reunite.templates) come from their own files: a record's row does not list them
         wanted = {p.sha256: p for p in photos}
         gone = [existing[s] for s in existing if s not in wanted]
         self.conn.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in gone])
@@ -285,11 +287,15 @@ class Store:
     def photos_to_encode(self, settings_key: str, full: bool = False) -> list[tuple[str, str]]:
         """(sha256, stored_path) of each distinct photo without a cached result for these settings."""
         if full:
-            sql = "SELECT sha256, MIN(stored_path) FROM photos GROUP BY sha256 ORDER BY MIN(id)"
+            sql = (
+                "SELECT sha256, MIN(stored_path) FROM photos WHERE sha256 NOT LIKE 'template:%'"
+                " GROUP BY sha256 ORDER BY MIN(id)"
+            )
             return [(r[0], r[1]) for r in self.conn.execute(sql)]
         sql = (
             "SELECT p.sha256, MIN(p.stored_path) FROM photos p LEFT JOIN faces f"
-            " ON f.sha256 = p.sha256 AND f.settings = ? WHERE f.id IS NULL GROUP BY p.sha256 ORDER BY MIN(p.id)"
+            " ON f.sha256 = p.sha256 AND f.settings = ? WHERE f.id IS NULL AND p.sha256 NOT LIKE 'template:%'"
+            " GROUP BY p.sha256 ORDER BY MIN(p.id)"
         )
         return [(r[0], r[1]) for r in self.conn.execute(sql, (settings_key,))]
 

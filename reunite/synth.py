@@ -149,6 +149,7 @@ class SynthSet:
     residents: list[list[str]] = field(default_factory=list)
     truth: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    templates: dict[str, list[dict]] = field(default_factory=dict)  # side -> face template lines (templates.py)
 
 
 def face_identities(faces: Path) -> list[FaceIdentity]:
@@ -191,8 +192,12 @@ def generate(
     faces: Path | None = None,
     matched_share: float = 0.6,
     drop_photo: tuple[float, float] = (0.0, 0.0),
+    face_templates: float = 0.0,
 ) -> SynthSet:
-    """A missing-person set and a resident set with known truth, deterministic from the seed."""
+    """A missing-person set and a resident set with known truth, deterministic from the seed.
+
+    face_templates: the share of people without a real photo who get a face template drawn from the
+    generative face model (facemodel.py), as most national registrations carry a photo."""
     rng = random.Random(seed)
     g = gazetteer()
     counties = sorted(c for c, u in g.units.items() if u.level == 3)
@@ -308,6 +313,34 @@ def generate(
         rid = f"JZ{i:05d}"
         out.residents.append([rid, *row])
         out.truth.append([rid, *truth])
+    if face_templates > 0:
+        out.templates = _templates(out, face_templates, seed)
+    return out
+
+
+def _templates(data: SynthSet, share: float, seed: int) -> dict[str, list[dict]]:
+    """Generated face templates for people without a real photo: each a different person of the East Asian
+    population, taken in the year they went missing (records) or at intake (residents). The two sides of a
+    true pair never get one: a generated face is always a stranger's."""
+    import numpy as np
+
+    from reunite.facemodel import default_model
+    from reunite.templates import MODEL
+
+    model = default_model()
+    rng = np.random.default_rng(seed + 2)
+    out: dict[str, list[dict]] = {}
+    paired = {t[0] for t in data.truth if t[1]} | {t[1] for t in data.truth if t[1]}
+    for side, rows, year_col in (("missing", data.missing, 9), ("residents", data.residents, 8)):
+        chosen = [r for r in rows if not r[-1] and r[0] not in paired and rng.random() < share]
+        vecs = model.sample("east_asian", len(chosen), rng)
+        lines = []
+        for r, v in zip(chosen, vecs, strict=True):
+            line = {"id": r[0], "encoding": [round(float(x), 6) for x in v], "model": MODEL}
+            if r[year_col][:4].isdigit():
+                line["taken_year"] = int(r[year_col][:4])
+            lines.append(line)
+        out[side] = lines
     return out
 
 
@@ -418,5 +451,10 @@ def write_set(data: SynthSet, out: Path, fmt: str = "csv") -> list[Path]:
                 w = csv.writer(fh, lineterminator="\n")
                 w.writerow(header)
                 w.writerows(rows)
+        written.append(path)
+    for side, lines in data.templates.items():
+        path = out / ("templates.jsonl" if side == "missing" else "resident_templates.jsonl")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.writelines(json.dumps(line) + "\n" for line in lines)
         written.append(path)
     return written

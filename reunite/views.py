@@ -25,7 +25,7 @@ class ResidentView:
     features: str | None
     names: list[str] = field(default_factory=list)
     places: list[PlaceHit] = field(default_factory=list)
-    faces: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    faces: list[tuple[int, np.ndarray, int | None]] = field(default_factory=list)  # photo id, vector, year taken
 
 
 @dataclass
@@ -96,8 +96,4 @@ def _attach(store: Store, views: dict, part: list[int], owner: str, settings_key
         f" AND f.settings = ? WHERE f.status = 'encoded' AND p.{owner} IN ({marks})",
         (settings_key, *part),
     ):
-        vec = np.frombuffer(r["encoding"], dtype="<f4")
-        if owner == "missing_id":
-            views[r["o"]].faces.append((r["id"], vec, r["taken_year"]))
-        else:
-            views[r["o"]].faces.append((r["id"], vec))
+        views[r["o"]].faces.append((r["id"], np.frombuffer(r["encoding"], dtype="<f4"), r["taken_year"]))

@@ -139,7 +139,7 @@ def test_face_uses_age_gap_population():
     v = np.zeros(128, np.float32)
     w = v.copy()
     w[0] = 0.55
-    r = res(age_min=40, age_max=44, faces=[(1, v)])
+    r = res(age_min=40, age_max=44, faces=[(1, v, None)])
     child_photo = mis(birth_year=1982, faces=[(9, w, 1988)])  # photo at 6, now ~42: age gap 36 years
     adult_photo = mis(birth_year=1982, faces=[(9, w, 2020)])
     assert compare_face(r, child_photo, cal).llr > compare_face(r, adult_photo, cal).llr
