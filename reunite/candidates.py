@@ -14,6 +14,7 @@ import numpy as np
 
 from reunite.blocking import NameIndex, Postings
 from reunite.dialects import PROVINCE_GROUP
+from reunite.facesearch import FILTERED_K, PartitionedFaces
 from reunite.index import SideIndex, load_side
 from reunite.names import group_from_accent
 from reunite.store import Store
@@ -40,6 +41,7 @@ class SideBlocks:
     prefecture: Postings
     face: SideIndex | None = None
     photo_owner: dict[int, int] = field(default_factory=dict)
+    face_parts: PartitionedFaces | None = None  # the same photos partitioned by sex and birth bucket
     province_bits: np.ndarray = field(init=False)  # bit b set: a prefecture reading in provinces[b]
     provinces: dict[str, int] = field(init=False)  # two-digit province code -> bit
     by_birth_year: dict[int, np.ndarray] = field(init=False)  # positions
@@ -134,6 +136,16 @@ def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str 
         return blocks
     out = copy.copy(blocks)
     out.face, out.photo_owner = load_side(store.workspace, side), store.face_photo_ids(side, settings_key)
+    if side == "missing" and out.face is not None and out.face.size:
+        photo_ids, vectors = out.face.vectors()
+        if vectors is None:  # an IVF index does not hand its vectors back cheaply: read them from the store
+            photo_ids, vectors = store.encodings_for(photo_ids.tolist(), settings_key)
+        owners = np.fromiter((out.photo_owner.get(int(i), -1) for i in photo_ids), np.int64, len(photo_ids))
+        pos = np.minimum(np.searchsorted(out.ids, owners), max(len(out.ids) - 1, 0))
+        known = (owners >= 0) & (out.ids[pos] == owners) if len(out.ids) else np.zeros(len(owners), bool)
+        out.face_parts = PartitionedFaces.build(
+            photo_ids[known], vectors[known], out.gender[pos[known]], out.birth_year[pos[known]]
+        )
     return out
 
 
@@ -158,23 +170,59 @@ class Found:
         return out
 
 
-def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks) -> tuple[np.ndarray, dict[int, float], float]:
-    """Owners of the nearest photos, closest first; their distances, and how far any other photo is."""
-    if not vectors or blocks.face is None or not blocks.face.size:
+FaceHits = tuple[np.ndarray, dict[int, float], float]
+
+
+def _merge_hits(
+    rows: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray, np.ndarray]], blocks: SideBlocks
+) -> FaceHits:
+    """Owners of the nearest photos, closest first; their distances; and how far any photo not returned is
+    (from the unfiltered rows: at least the K-th distance, unknown (0) if the search padded)."""
+    if not rows:
         return np.zeros(0, dtype=np.int64), {}, 0.0
-    d, ids = blocks.face.search(np.stack(vectors), FACE_K)
-    # every photo not returned is at least as far as the farthest returned one (unknown if the search padded)
     floor = min(
         (float(row_d[-1]) if len(row_d) == FACE_K else float("inf")) if (row_ids >= 0).all() else 0.0
-        for row_d, row_ids in zip(d, ids, strict=True)
+        for row_d, row_ids in rows
     )
     best: dict[int, float] = {}
-    for row_d, row_ids in zip(d, ids, strict=True):
-        for dist, pid in zip(row_d, row_ids, strict=True):
-            owner = blocks.photo_owner.get(int(pid))
+    for row_d, row_ids in (*rows, *extra):
+        for dist, pid in zip(row_d.tolist(), row_ids.tolist(), strict=True):
+            owner = blocks.photo_owner.get(pid)
             if owner is not None and dist < best.get(owner, 9.0):
-                best[owner] = float(dist)
+                best[owner] = dist
     return np.array(sorted(best, key=best.get), dtype=np.int64), best, floor
+
+
+def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceHits]:
+    """Face candidates of a batch of residents: the FACE_K nearest photos of the whole gallery and, where the
+    gallery is partitioned (facesearch.py), the FILTERED_K nearest among the records of a compatible sex and
+    birth year. One batched search for all the batch's photos."""
+    rows = [(r, v) for r in people for _, v, _ in r.faces]
+    if not rows or blocks.face is None or not blocks.face.size:
+        return {r.id: _merge_hits([], [], blocks) for r in people}
+    queries = np.stack([v for _, v in rows])
+    d, ids = blocks.face.search(queries, FACE_K)
+    filtered: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0, np.int64))] * len(rows)
+    if blocks.face_parts is not None:
+        sel = {r.id: blocks.face_parts.select(GENDER_CODE.get(r.gender or "", 0), _birth_window(r)) for r in people}
+        filtered = blocks.face_parts.search(queries, [sel[r.id] for r, _ in rows], FILTERED_K)
+    by_person: dict[int, list[int]] = {}
+    for k, (r, _) in enumerate(rows):
+        by_person.setdefault(r.id, []).append(k)
+    return {
+        r.id: _merge_hits(
+            [(d[k], ids[k]) for k in by_person.get(r.id, [])], [filtered[k] for k in by_person.get(r.id, [])], blocks
+        )
+        for r in people
+    }
+
+
+def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks) -> FaceHits:
+    """Unfiltered nearest photos (the reverse direction: residents have no birth year to partition by)."""
+    if not vectors or blocks.face is None or not blocks.face.size:
+        return _merge_hits([], [], blocks)
+    d, ids = blocks.face.search(np.stack(vectors), FACE_K)
+    return _merge_hits(list(zip(d, ids, strict=True)), [], blocks)
 
 
 def _name_hits(names: list[str], blocks: SideBlocks) -> list[np.ndarray]:
@@ -215,9 +263,12 @@ def _sex_compatible(gender: str | None, pos: np.ndarray, blocks: SideBlocks) -> 
     return (g == 0) | (g == GENDER_CODE.get(gender, -1))
 
 
-def candidates_for_resident(r: ResidentView, blocks: SideBlocks, bound: int | None) -> Found:
-    """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds)."""
-    face_ids, best, floor = _face_hits([v for _, v, _ in r.faces], blocks)
+def candidates_for_resident(
+    r: ResidentView, blocks: SideBlocks, bound: int | None, faces: FaceHits | None = None
+) -> Found:
+    """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds).
+    `faces`: the resident's face hits when the batch was searched at once (face_hits)."""
+    face_ids, best, floor = faces if faces is not None else face_hits([r], blocks)[r.id]
     parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
     parts += [("name", a) for a in _name_hits(r.names, blocks)]
     birth_window = _birth_window(r)

@@ -187,7 +187,8 @@ def ingest(
     kind: Annotated[
         str,
         typer.Argument(
-            help="residents | missing | registry | pfif (PFIF 1.4 persons and notes) | templates (face templates, JSONL)"
+            help="residents | missing | registry | pfif (PFIF 1.4 persons and notes)"
+            " | templates (face templates, JSONL)"
         ),
     ],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GBK), XLSX or JSONL, Chinese or English headers.")],

@@ -75,7 +75,9 @@ def _evidence(terms: list[dict]) -> str:
 
 
 def _first_photo(store: Store, owner: str, rec_id: int) -> str | None:
-    row = store.conn.execute(f"SELECT stored_path FROM photos WHERE {owner} = ? AND stored_path != '' ORDER BY id LIMIT 1", (rec_id,))
+    row = store.conn.execute(
+        f"SELECT stored_path FROM photos WHERE {owner} = ? AND stored_path != '' ORDER BY id LIMIT 1", (rec_id,)
+    )
     found = row.fetchone()
     return found[0] if found else None
 

@@ -183,7 +183,7 @@ def check(faces: Path, encodings: dict[str, np.ndarray], model: FaceModel, n: in
     the held-out identities (pairs of different identities with at least one held-out photo)."""
     out = {}
     for pop, (vecs, ids) in labelled_encodings(faces, encodings).items():
-        if pop not in model.populations:
+        if pop not in model.populations or not len(vecs):
             continue
         test = np.array([held_out(i) for i in ids], dtype=bool)
         real = impostor_rate(vecs, ids, CHECK_AT, among=test)

@@ -60,6 +60,14 @@ class SideIndex:
     def size(self) -> int:
         return int(self.index.ntotal)
 
+    def vectors(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """(photo ids, vectors) of a flat index; (photo ids, None) for IVF, whose vectors are not kept apart."""
+        inner = faiss.downcast_index(self.index.index) if isinstance(self.index, faiss.IndexIDMap) else None
+        if isinstance(inner, faiss.IndexFlat):
+            ids = faiss.vector_to_array(self.index.id_map).astype(np.int64)
+            return ids, inner.reconstruct_n(0, inner.ntotal)
+        return np.sort(self.ids), None
+
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self.size == 0 or len(queries) == 0:
             return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)

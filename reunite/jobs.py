@@ -16,7 +16,14 @@ from typing import NamedTuple
 
 from reunite import __version__
 from reunite.calibration import Calibration, workspace_calibration
-from reunite.candidates import Found, attach_faces, build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.candidates import (
+    Found,
+    attach_faces,
+    build_blocks,
+    candidates_for_missing,
+    candidates_for_resident,
+    face_hits,
+)
 from reunite.columnar import MissingTable, hometown_codes
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
@@ -378,7 +385,8 @@ class BatchContext:
             selves = load_residents(store, batch, key)
             # the pruned search applies the bound itself, by upper bound instead of block order
             cap = None if pruned else spec.bound
-            found = {i: candidates_for_resident(selves[i], blocks, cap) for i in batch if i in selves}
+            faces = face_hits(list(selves.values()), blocks)
+            found = {i: candidates_for_resident(selves[i], blocks, cap, faces[i]) for i in batch if i in selves}
         else:
             selves = load_missing(store, batch, key)
             found = {i: candidates_for_missing(selves[i], blocks, spec.bound) for i in batch if i in selves}

@@ -92,9 +92,10 @@ def parse_line(text: str) -> tuple[str, np.ndarray, int | None]:
     if not np.isfinite(vec).all() or not np.any(vec):
         raise ValueError("encoding: out of float32 range or all zero")
     year = obj.get("taken_year")
-    if year is not None:
-        if not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= date.today().year:
-            raise ValueError(f"taken_year: {year!r} is not a year between 1900 and now")
+    if year is not None and (
+        not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= date.today().year
+    ):
+        raise ValueError(f"taken_year: {year!r} is not a year between 1900 and now")
     return ext.strip(), vec, year
 
 

@@ -1,0 +1,113 @@
+"""Face candidates among the records that could be the person: exact search partitioned by sex and birth years.
+
+Among 10^5-10^6 registrations with a photo, the true record of a resident is often not among the 50 nearest
+faces of the whole gallery (with dlib's model, about a quarter of different East Asian people fall under
+distance 0.6): the nearest faces are mostly people of the other sex or of another generation. So the gallery
+is split into partitions by (sex, five-year birth bucket), unknown sex and unknown birth year in partitions
+of their own, and a resident's photos are searched only in the partitions compatible with the resident (the
+same or unknown sex; birth buckets that meet the birth-year window of the age estimate, widened as the place
+blocks widen it; the unknown bucket always), with K neighbours from those. The result is exact for that
+filter: the top K of the union of partitions is the merge of each partition's top K (a test checks it
+against brute force over the selected records). It adds to the unfiltered nearest faces, never replaces
+them: sex and age are evidence with error rates, not filters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import faiss
+import numpy as np
+
+BUCKET_YEARS = 5
+FILTERED_K = 100  # neighbours per photo among the compatible records (chosen by benchmarks/bench_accuracy)
+
+
+def bucket_of(birth_year: np.ndarray) -> np.ndarray:
+    """Five-year birth bucket, -1 for unknown (negative) years."""
+    return np.where(birth_year >= 0, birth_year // BUCKET_YEARS, -1)
+
+
+@dataclass
+class Partition:
+    photo_ids: np.ndarray  # int64
+    index: faiss.IndexFlatL2
+
+
+@dataclass
+class PartitionedFaces:
+    """One exact index per (sex code, birth bucket) of the side's photos."""
+
+    parts: dict[tuple[int, int], Partition] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, photo_ids: np.ndarray, vectors: np.ndarray, gender: np.ndarray, birth_year: np.ndarray):
+        """Partitions of photos whose owners have these sex codes and birth years (aligned with photo_ids)."""
+        keys = np.stack([gender.astype(np.int64), bucket_of(birth_year.astype(np.int64))], axis=1)
+        out = cls()
+        if not len(photo_ids):
+            return out
+        uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
+        for p, (g, b) in enumerate(uniq.tolist()):
+            rows = order[bounds[p] : bounds[p + 1]]
+            index = faiss.IndexFlatL2(vectors.shape[1])
+            index.add(np.ascontiguousarray(vectors[rows], dtype=np.float32))
+            out.parts[(int(g), int(b))] = Partition(photo_ids[rows].astype(np.int64), index)
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(len(p.photo_ids) for p in self.parts.values())
+
+    def select(self, gender: int, window: tuple[int, int] | None) -> list[tuple[int, int]]:
+        """The partitions a person of this sex code (0 unknown) and birth-year window (None: any) could be in."""
+        lo = hi = None
+        if window is not None:
+            lo, hi = window[0] // BUCKET_YEARS, window[1] // BUCKET_YEARS
+        return [
+            (g, b)
+            for g, b in self.parts
+            if (gender == 0 or g in (0, gender)) and (lo is None or b == -1 or lo <= b <= hi)
+        ]
+
+    def search(
+        self, queries: np.ndarray, selections: Sequence[list[tuple[int, int]]], k: int
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """For each query row, the k nearest photos among its selected partitions: (distances, photo ids),
+        closest first. Each partition is searched once for all the queries that select it (batched)."""
+        hits: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(len(queries))]
+        users: dict[tuple[int, int], list[int]] = {}
+        for q, sel in enumerate(selections):
+            for key in sel:
+                users.setdefault(key, []).append(q)
+        for key, rows in users.items():
+            part = self.parts[key]
+            kk = min(k, len(part.photo_ids))
+            if kk == 0:
+                continue
+            d2, pos = part.index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), kk)
+            for j, q in enumerate(rows):
+                hits[q].append((d2[j], part.photo_ids[pos[j]]))
+        out = []
+        for parts in hits:
+            if not parts:
+                out.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
+                continue
+            d2 = np.concatenate([d for d, _ in parts])
+            ids = np.concatenate([i for _, i in parts])
+            top = np.argsort(d2, kind="stable")[:k]
+            out.append((np.sqrt(np.maximum(d2[top], 0)), ids[top]))
+        return out
+
+
+def exact_filtered(
+    query: np.ndarray, photo_ids: np.ndarray, vectors: np.ndarray, allowed: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Brute force over the allowed photos: the reference the partitioned search must equal."""
+    d = np.linalg.norm(vectors[allowed] - query, axis=1)
+    top = np.argsort(d, kind="stable")[:k]
+    return d[top], photo_ids[allowed][top]
