@@ -88,9 +88,11 @@ def parse_line(text: str) -> tuple[str, np.ndarray, int | None]:
         raise ValueError("encoding: every element must be a number")
     if not all(math.isfinite(x) for x in enc):
         raise ValueError("encoding: has a non-finite number (NaN or infinity)")
+    if any(abs(x) > 3.0e38 for x in enc):
+        raise ValueError("encoding: a number out of float32 range")
     vec = np.asarray(enc, dtype=np.float32)
-    if not np.isfinite(vec).all() or not np.any(vec):
-        raise ValueError("encoding: out of float32 range or all zero")
+    if not np.any(vec):
+        raise ValueError("encoding: all zero")
     year = obj.get("taken_year")
     if year is not None and (
         not isinstance(year, int) or isinstance(year, bool) or not 1900 <= year <= date.today().year
@@ -222,11 +224,13 @@ def export_templates(
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for r in rows:
                 vec = np.frombuffer(r["encoding"], dtype="<f4")
-                obj = {"id": r["external_id"], "source": r["source"], "model": MODEL}
-                obj["encoding"] = [round(float(x), 7) for x in vec]
+                obj = {"id": r["external_id"], "source": r["source"], "model": MODEL, "encoding": None}
                 if r["taken_year"] is not None:
                     obj["taken_year"] = int(r["taken_year"])
-                fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                # the shortest text that reads back as the same float32: a re-import is the same template
+                numbers = ", ".join(np.format_float_positional(x, unique=True, trim="-") for x in vec)
+                fh.write(json.dumps(obj, ensure_ascii=False).replace('"encoding": null', f'"encoding": [{numbers}]'))
+                fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
         manifest = {

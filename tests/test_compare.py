@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reunite.calibration import default_calibration
+from reunite.calibration import default_calibration, pair_population
 from reunite.compare import (
     compare_accent,
     compare_age,
@@ -160,3 +160,49 @@ def test_scoring_weights_and_nulls():
         assert sum(U_DEFAULTS[term].values()) == pytest.approx(1.0, abs=1e-3)
     s = score([], p)
     assert s.weight == pytest.approx(prior_weight(1000), abs=1e-3) and 0 < s.probability < 0.01
+
+
+@pytest.mark.parametrize(
+    ("age_a", "age_b", "population"),
+    [
+        (6, 42, "age_gap"),
+        (42, 6, "age_gap"),
+        (10, 24, "east_asian"),  # a gap under 15 years
+        (17, 40, "age_gap"),
+        (25, 60, "east_asian"),  # two adult photos, however far apart
+        (18, 80, "east_asian"),
+        (None, 60, "east_asian"),
+        (5, None, "east_asian"),
+    ],
+)
+def test_pair_population_from_each_photos_age(age_a, age_b, population):
+    assert pair_population(age_a, age_b) == population
+
+
+def test_two_adult_photos_never_get_the_age_gap_curve():
+    """A resident estimated at 60 against a photo taken at 31: both adults, the East Asian curve applies
+    (the records' age estimates alone once chose the child-vs-adult curve here)."""
+    cal = default_calibration()
+    v = np.zeros(128, np.float32)
+    w = v.copy()
+    w[0] = 0.565
+    r = res(age_min=55, age_max=65, found_date="2024-05-01", faces=[(1, v, None)])
+    m = mis(birth_year=1964, faces=[(9, w, 1995)])
+    face = compare_face(r, m, cal)
+    assert face.llr == pytest.approx(cal.llr(0.565, "east_asian"))
+    assert "age gap" not in face.detail and face.llr < 0
+    # the same resident photographed as a child (a record photo at 6) does get it
+    child = mis(birth_year=1964, faces=[(9, w, 1970)])
+    assert compare_face(r, child, cal).llr == pytest.approx(cal.llr(0.565, "age_gap"))
+
+
+def test_resident_photo_age_follows_its_taken_year():
+    """A resident photo with a year taken is aged from it: a child photo of the resident against an adult
+    record photo is an age-gap pair."""
+    cal = default_calibration()
+    v = np.zeros(128, np.float32)
+    w = v.copy()
+    w[0] = 0.6
+    r = res(age_min=40, age_max=44, found_date="2024-05-01", faces=[(1, v, 1990)])  # photo at ~8
+    m = mis(birth_year=1982, faces=[(9, w, 2020)])
+    assert compare_face(r, m, cal).llr == pytest.approx(cal.llr(0.6, "age_gap"))
