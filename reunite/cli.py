@@ -370,6 +370,7 @@ def explain_name(
     ] = None,
 ) -> None:
     """Show the comparison level of two names, the rule (e.g. l/n under 西南官话) and how each was read."""
+    from reunite import parsers
     from reunite.names import match_records, parse_name, speaker_groups
     from reunite.places import resolve
 
@@ -388,7 +389,10 @@ def explain_name(
             )
         groups = speaker_groups(accent, code)
         c.console.print(f"dialect groups tried: {', '.join(g or 'none (generic fuzzy pinyin)' for g in groups)}")
-        c.console.print(match_records([a], [b], accent, code).describe())
+        # compared as stored: ingest normalises a name (traditional -> simplified, full-width, spaces), so the
+        # job compares 陳淑華 as 陈淑华 and so does this (the name as written stays in the record's raw text)
+        stored = [parsers.normalize_name(x) or x for x in (a, b)]
+        c.console.print(match_records([stored[0]], [stored[1]], accent, code).describe())
 
     run(ctx, go)
 

@@ -109,6 +109,19 @@ SHRINK = 200.0  # pseudo-count of the defaults when estimating u (and m) from da
 TF_LEVELS = frozenset({"exact", "normalised", "homophone", "dialect", "fuzzy", "one_syllable", "surname_only"})
 
 
+ORDERED = frozenset({"name"})  # terms whose levels are ordered by strength (LEVELS order)
+
+
+def ordered_weights(order: tuple[str, ...], m: dict[str, float], u: dict[str, float]) -> dict[str, float]:
+    """log2(m/u) of levels in their order of strength, each capped at the weight of the level before it."""
+    out: dict[str, float] = {}
+    cap = math.inf
+    for level in (lv for lv in order if lv in m):
+        cap = min(cap, math.log2(m[level] / u[level]))
+        out[level] = cap
+    return out
+
+
 @dataclass
 class Params:
     version: str
@@ -122,8 +135,14 @@ class Params:
     notes: list[str] = field(default_factory=list)
 
     def weight(self, term: str, level: str) -> float:
+        """log2(m/u). The name term's levels are ordered by strength (exact >= normalised >= homophone >=
+        dialect >= fuzzy >= ...): a level never weighs more than a stronger one, whatever the sample sizes
+        behind the two u (a rare level's u is shrunk towards a tiny default; exact's is inflated by common
+        names), so each weight is capped at the one before it (ORDERED)."""
         if level in NULL_LEVELS:
             return 0.0
+        if term in ORDERED:
+            return ordered_weights(LEVELS[term], self.m[term], self.u[term])[level]
         return math.log2(self.m[term][level] / self.u[term][level])
 
     def to_json(self) -> dict:

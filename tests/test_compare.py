@@ -7,6 +7,7 @@ import pytest
 
 from reunite.calibration import default_calibration, pair_population
 from reunite.compare import (
+    Level,
     compare_accent,
     compare_age,
     compare_face,
@@ -206,3 +207,37 @@ def test_resident_photo_age_follows_its_taken_year():
     r = res(age_min=40, age_max=44, found_date="2024-05-01", faces=[(1, v, 1990)])  # photo at ~8
     m = mis(birth_year=1982, faces=[(9, w, 2020)])
     assert compare_face(r, m, cal).llr == pytest.approx(cal.llr(0.6, "age_gap"))
+
+
+@pytest.mark.parametrize("n_missing", [12, 1_000, 10_000, 1_000_000])
+@pytest.mark.parametrize("exact_seen", [0, 3, 17, 200])
+def test_name_weights_are_ordered_by_strength_at_every_size(n_missing, exact_seen):
+    """However the random pairs fell (exact names seen often because names repeat, homophones never), an
+    exact name never weighs less than its homophone, nor a homophone less than a dialect or fuzzy reading."""
+    from reunite.names import LEVELS as NAME_LEVELS
+    from reunite.names import match_records
+    from reunite.scoring import make_params
+
+    levels = [{"name": "exact"}] * exact_seen + [{"name": "different"}] * 10_000
+    p = make_params(n_missing, levels, [], 0.01)
+    order = [lv for lv in NAME_LEVELS if lv != "unknown"]
+    weights = [p.weight("name", lv) for lv in order]
+    assert weights == sorted(weights, reverse=True), dict(zip(order, weights, strict=True))
+    exact = score([match_records_level("付德胜", "付德胜")], p, "付")
+    homophone = score([match_records_level("付德胜", "付得胜")], p, "付")
+    assert match_records(["付德胜"], ["付得胜"], None, None).level == "homophone"
+    assert exact.weight >= homophone.weight
+
+
+def match_records_level(a: str, b: str) -> Level:
+    from reunite.names import match_records
+
+    return Level("name", match_records([a], [b], None, None).level)
+
+
+def test_explain_name_compares_names_as_stored(runner):
+    """ingest stores 陳淑華 as 陈淑华, so the job sees an exact name: explain-name says the same."""
+    from reunite.cli import app
+
+    r = runner.invoke(app, ["explain-name", "陈淑华", "陳淑華"])
+    assert r.exit_code == 0 and "name: exact" in r.output
