@@ -105,7 +105,9 @@ def face_ceiling(store, truth: dict, settings_key: str) -> dict[str, int]:
     return out
 
 
-def run_size(n_missing: int, n_residents: int, share: float, faces: Path, seed: int, workers: int) -> dict:
+def run_size(
+    n_missing: int, n_residents: int, share: float, faces: Path, seed: int, workers: int, east_only: bool = False
+) -> dict:
     from reunite.faces import EncodeSettings, encode_pending
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
@@ -117,8 +119,17 @@ def run_size(n_missing: int, n_residents: int, share: float, faces: Path, seed: 
     from reunite.workspace import init_workspace
 
     fig: dict = {"bench": "scale", "missing": n_missing, "residents": n_residents, "template_share": share}
+    fig["east_asian_faces_only"] = east_only
     t = time.perf_counter()
-    data = generate(n_missing, n_residents, seed, faces, drop_photo=(0.0, 0.0), face_templates=share)
+    data = generate(
+        n_missing,
+        n_residents,
+        seed,
+        faces,
+        drop_photo=(0.0, 0.0),
+        face_templates=share,
+        east_asian_faces_only=east_only,
+    )
     fig["generate_s"] = round(time.perf_counter() - t, 1)
     with tempfile.TemporaryDirectory() as tmp:
         write_set(data, Path(tmp) / "set")
@@ -208,6 +219,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--faces", type=Path, default=os.environ.get("REUNITE_FACES"))
     ap.add_argument("--filtered-k", type=int, help="face neighbours among compatible records (0: whole gallery only)")
+    ap.add_argument("--east-asian", action="store_true", help="real photos of East Asian identities only")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.faces:
@@ -217,7 +229,9 @@ def main() -> None:
             import reunite.candidates
 
             reunite.candidates.FILTERED_K = args.filtered_k
-        fig = run_size(args.missing[0], args.residents, args.templates, args.faces, args.seed, args.workers)
+        fig = run_size(
+            args.missing[0], args.residents, args.templates, args.faces, args.seed, args.workers, args.east_asian
+        )
         fig["filtered_k"] = args.filtered_k
         print(json.dumps(fig, ensure_ascii=False))
         return
@@ -226,6 +240,7 @@ def main() -> None:
         cmd += ["--residents", str(args.residents), "--templates", str(args.templates), "--seed", str(args.seed)]
         cmd += ["--workers", str(args.workers), "--faces", str(args.faces)]
         cmd += [] if args.filtered_k is None else ["--filtered-k", str(args.filtered_k)]
+        cmd += ["--east-asian"] if args.east_asian else []
         subprocess.run(cmd, check=True)
 
 

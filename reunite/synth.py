@@ -193,16 +193,20 @@ def generate(
     matched_share: float = 0.6,
     drop_photo: tuple[float, float] = (0.0, 0.0),
     face_templates: float = 0.0,
+    east_asian_faces_only: bool = False,
 ) -> SynthSet:
     """A missing-person set and a resident set with known truth, deterministic from the seed.
 
     face_templates: the share of people without a real photo who get a face template drawn from the
-    generative face model (facemodel.py), as most national registrations carry a photo."""
+    generative face model (facemodel.py), as most national registrations carry a photo.
+    east_asian_faces_only: real photos only of East Asian identities (the generated faces are East Asian)."""
     rng = random.Random(seed)
     g = gazetteer()
     counties = sorted(c for c, u in g.units.items() if u.level == 3)
     prefectures = sorted(c for c, u in g.units.items() if u.level == 2)
     ids = face_identities(faces) if faces else []
+    if east_asian_faces_only:
+        ids = [i for i in ids if i.east_asian]
     rng.shuffle(ids)
     gap_ids = [i for i in ids if i.young]
     plain_ids = [i for i in ids if not i.young]
