@@ -131,3 +131,26 @@ def test_templates_end_to_end_from_the_cli(runner, tmp_path):
     from reunite.templates import template_sha
 
     assert template_sha(np.asarray(m1["encoding"], np.float32)) not in left
+
+
+def test_synth_face_templates_are_strangers_only(runner, tmp_path):
+    """`reunite synth --face-templates` gives people without a real photo a generated template (one a line,
+    ingestable), never to either side of a true pair (a generated face is always a stranger's)."""
+    out = tmp_path / "set"
+    r = runner.invoke(
+        app, ["synth", "--out", str(out), "--missing", "1000", "--residents", "40", "--face-templates", "0.9"]
+    )
+    assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in (out / "templates.jsonl").read_text().splitlines()]
+    truth = list(csv.DictReader((out / "truth.csv").read_text(encoding="utf-8").splitlines()))
+    paired = {t["case_id"] for t in truth if t["case_id"]} | {t["resident_id"] for t in truth if t["case_id"]}
+    assert 700 < len(lines) < 1000 and not paired & {x["id"] for x in lines}
+    assert all(parse_line(json.dumps(x))[0] == x["id"] for x in lines[:50])
+    res_lines = (out / "resident_templates.jsonl").read_text().splitlines()
+    assert not paired & {json.loads(x)["id"] for x in res_lines}
+    again = tmp_path / "again"
+    runner.invoke(
+        app, ["synth", "--out", str(again), "--missing", "1000", "--residents", "40", "--face-templates", "0.9"]
+    )
+    assert (again / "templates.jsonl").read_bytes() == (out / "templates.jsonl").read_bytes()
+    assert runner.invoke(app, ["synth", "--out", str(again), "--face-templates", "2"]).exit_code == 2
