@@ -65,6 +65,18 @@ def calibration_error(rows: list[dict], truth: dict, bins: int = 10) -> tuple[fl
     return round(float(ece), 4), table
 
 
+def fit_platt(weights: np.ndarray, truth: np.ndarray, iters: int = 50) -> tuple[float, float]:
+    """Logistic regression of truth on weight (bits): p = 1 / (1 + 2^-(a w + b)). Newton's method."""
+    x = np.stack([weights * np.log(2), np.full(len(weights), np.log(2))], axis=1)
+    beta = np.array([1.0, 0.0])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-np.clip(x @ beta, -500, 500)))
+        grad = x.T @ (truth - p)
+        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
+        beta = beta + np.linalg.solve(hess, grad)
+    return round(float(beta[0]), 4), round(float(beta[1]), 4)
+
+
 def face_ceiling(store, truth: dict, settings_key: str) -> dict[str, int]:
     """Per resident with both photos: the true record's rank by best face distance among open records of the
     same or unknown sex whose birth year fits the resident's window (candidates._birth_window)."""
@@ -201,10 +213,18 @@ def run_size(
     fig["alert_weight"] = ALERT_WEIGHT
     fig["false_alerts_per_unmatched_resident"] = round(alerts / max(len(unmatched), 1), 3)
     fig["ece"], table = calibration_error(rows, truth)
+    w = np.array([r["weight"] for r in rows], dtype=float)
+    y = np.array([truth.get(r["resident"]["id"], ("", ""))[1] == r["missing"]["id"] for r in rows], dtype=float)
+    fig["platt_fit_on_this_run"] = fit_platt(w, y) if len(rows) and 0 < y.sum() < len(y) else None
+    raw = [{**r, "probability": 1 / (1 + 2.0 ** -np.clip(r["weight"], -500, 500))} for r in rows]
+    fig["ece_uncalibrated"], _ = calibration_error(raw, truth)
     print(
         f"false alerts per unmatched resident (weight >= {ALERT_WEIGHT}): {fig['false_alerts_per_unmatched_resident']}"
     )
-    print(f"expected calibration error of the shown probability: {fig['ece']}")
+    print(
+        f"expected calibration error of the shown probability: {fig['ece']} (of the weight's own logistic: "
+        f"{fig['ece_uncalibrated']}); logistic fitted on this run (a, b): {fig['platt_fit_on_this_run']}"
+    )
     for b, n, pred, obs in table:
         print(f"  p {b}: {n:6d} candidates, mean predicted {pred:.3f}, observed {obs:.3f}")
     return fig
