@@ -480,7 +480,7 @@ def candidates(
 ) -> None:
     """List a job's ranked candidates with weight, probability and the evidence that drove them."""
     from reunite.jobs import list_candidates, resolve_ids
-    from reunite.scoring import strongest_terms
+    from reunite.scoring import format_probability, strongest_terms
     from reunite.store import Store
 
     def go(c: Ctx) -> None:
@@ -498,7 +498,7 @@ def candidates(
             dec = f" ({r['decision']})" if r["decision"] else ""
             c.console.print(
                 f"{r['resident']['id']} ~ {r['missing']['id']}  #{r['rank']}  weight {r['weight']:+.1f}"
-                f"  p={r['probability']:.3f}{flag}{dec}  {why}",
+                f"  p={format_probability(r['probability'])}{flag}{dec}  {why}",
                 highlight=False,
             )
 
@@ -514,6 +514,7 @@ def explain(
 ) -> None:
     """The waterfall of one pair: each term, its level, m and u, its weight and the running total."""
     from reunite.jobs import explain_pair, resolve_ids
+    from reunite.scoring import format_probability
     from reunite.store import Store
 
     def go(c: Ctx) -> None:
@@ -536,7 +537,10 @@ def explain(
                 term.detail,
             )
         c.console.print(t)
-        c.console.print(f"match weight {s.weight:+.2f}, probability {s.probability:.4f} (parameters {params.version})")
+        c.console.print(
+            f"match weight {s.weight:+.2f}, probability {format_probability(s.probability)}"
+            f" (parameters {params.version})"
+        )
 
     run(ctx, go, home)
 

@@ -18,6 +18,7 @@ from reunite.errors import ReuniteError
 from reunite.jobs import list_candidates
 from reunite.photos import sha256_file
 from reunite.safecsv import write_csv
+from reunite.scoring import format_probability
 from reunite.store import Store, current_actor, now_iso
 
 COLUMNS = [  # key, Chinese header, English header
@@ -335,7 +336,8 @@ def _card(store: Store, row: dict, labels: dict[str, str], zh: bool) -> str:
     )
     return (
         f'<section class="card"><h2>#{row["rank"]} {e(row["resident_id"])} ~ {e(row["missing_id"])} · '
-        f"{e(labels['weight'])} {row['weight']:+.1f} · {e(labels['probability'])} {row['probability']:.3f}</h2>"
+        f"{e(labels['weight'])} {row['weight']:+.1f} · "
+        f"{e(labels['probability'])} {format_probability(row['probability'])}</h2>"
         f'<div class="photos">{"".join(photos)}</div><table class="fields">{fields}</table>'
         f'<div class="waterfall">{"".join(bars)}</div><div class="check">{check}</div></section>'
     )

