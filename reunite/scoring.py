@@ -237,8 +237,8 @@ class Score:
 # candidate that was found by its face or name, and the face evidence is the best of many photos. The
 # probability shown is the logistic fitted by benchmarks/bench_scale.py (p = 1 / (1 + 2^-(a w + b)), a and b
 # fitted on a run with one seed, its calibration error measured on another: see the README).
-PROBABILITY_SLOPE = 1.0
-PROBABILITY_OFFSET = 0.0
+PROBABILITY_SLOPE = 0.4727
+PROBABILITY_OFFSET = -2.4395
 SHOWN_MAX = 0.99  # above this, the benchmark cannot tell: shown as ">0.99" and the weight says the rest
 
 
