@@ -149,7 +149,7 @@ class SynthSet:
     residents: list[list[str]] = field(default_factory=list)
     truth: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    templates: dict[str, list[dict]] = field(default_factory=dict)  # side -> face template lines (templates.py)
+    templates: dict[str, dict] = field(default_factory=dict)  # side -> ids, vectors, years (templates.py lines)
 
 
 def face_identities(faces: Path) -> list[FaceIdentity]:
@@ -322,7 +322,7 @@ def generate(
     return out
 
 
-def _templates(data: SynthSet, share: float, seed: int) -> dict[str, list[dict]]:
+def _templates(data: SynthSet, share: float, seed: int) -> dict[str, dict]:
     """Generated face templates for people without a real photo: each a different person of the East Asian
     population, taken in the year they went missing (records) or at intake (residents). The two sides of a
     true pair never get one: a generated face is always a stranger's."""
@@ -333,18 +333,13 @@ def _templates(data: SynthSet, share: float, seed: int) -> dict[str, list[dict]]
 
     model = default_model()
     rng = np.random.default_rng(seed + 2)
-    out: dict[str, list[dict]] = {}
+    out: dict[str, dict] = {}
     paired = {t[0] for t in data.truth if t[1]} | {t[1] for t in data.truth if t[1]}
     for side, rows, year_col in (("missing", data.missing, 9), ("residents", data.residents, 8)):
         chosen = [r for r in rows if not r[-1] and r[0] not in paired and rng.random() < share]
         vecs = model.sample("east_asian", len(chosen), rng)
-        lines = []
-        for r, v in zip(chosen, vecs, strict=True):
-            line = {"id": r[0], "encoding": [round(float(x), 6) for x in v], "model": MODEL}
-            if r[year_col][:4].isdigit():
-                line["taken_year"] = int(r[year_col][:4])
-            lines.append(line)
-        out[side] = lines
+        years = [int(r[year_col][:4]) if r[year_col][:4].isdigit() else None for r in chosen]
+        out[side] = {"ids": [r[0] for r in chosen], "vectors": vecs, "years": years, "model": MODEL}
     return out
 
 
@@ -456,9 +451,13 @@ def write_set(data: SynthSet, out: Path, fmt: str = "csv") -> list[Path]:
                 w.writerow(header)
                 w.writerows(rows)
         written.append(path)
-    for side, lines in data.templates.items():
+    for side, t in data.templates.items():
         path = out / ("templates.jsonl" if side == "missing" else "resident_templates.jsonl")
         with open(path, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(line) + "\n" for line in lines)
+            for ext, vec, year in zip(t["ids"], t["vectors"], t["years"], strict=True):
+                line = {"id": ext, "encoding": [round(float(x), 6) for x in vec], "model": t["model"]}
+                if year is not None:
+                    line["taken_year"] = year
+                fh.write(json.dumps(line) + "\n")
         written.append(path)
     return written
