@@ -68,12 +68,13 @@ def calibration_error(rows: list[dict], truth: dict, bins: int = 10) -> tuple[fl
 def fit_platt(weights: np.ndarray, truth: np.ndarray, iters: int = 50) -> tuple[float, float]:
     """Logistic regression of truth on weight (bits): p = 1 / (1 + 2^-(a w + b)). Newton's method."""
     x = np.stack([weights * np.log(2), np.full(len(weights), np.log(2))], axis=1)
-    beta = np.array([1.0, 0.0])
+    beta = np.array([0.5, 0.0])
     for _ in range(iters):
         p = 1 / (1 + np.exp(-np.clip(x @ beta, -500, 500)))
         grad = x.T @ (truth - p)
-        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-9 * np.eye(2)
-        beta = beta + np.linalg.solve(hess, grad)
+        hess = (x * (p * (1 - p))[:, None]).T @ x + 1e-6 * np.eye(2)
+        step = np.linalg.solve(hess, grad)
+        beta = beta + step / max(1.0, float(np.linalg.norm(step)))  # damped: saturated starts overshoot
     return round(float(beta[0]), 4), round(float(beta[1]), 4)
 
 
