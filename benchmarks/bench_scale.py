@@ -11,6 +11,7 @@ index and the match job are printed with the figures. One JSON line per size.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -146,6 +147,12 @@ def run_size(
     fig["generate_s"] = round(time.perf_counter() - t, 1)
     with tempfile.TemporaryDirectory() as tmp:
         write_set(data, Path(tmp) / "set")
+        # keep only what scoring the run needs: the generated set itself would count in every peak below
+        truth = {r[0]: r for r in data.truth}
+        res_photo = {r[0]: bool(r[-1]) for r in data.residents}
+        mis_photo = {r[0]: bool(r[-1]) for r in data.missing}
+        del data
+        gc.collect()
         ws, _ = init_workspace(Path(tmp) / "ws")
         with Store.open(ws) as store:
             t = time.perf_counter()
@@ -171,11 +178,8 @@ def run_size(
                 job = run_match(store, "all", top_k=50, workers=workers)
             fig["match_s"], fig["match_peak_pss_mb"] = round(time.perf_counter() - t, 1), peak.mb
             rows = list_candidates(store, job.job_id)
-            truth = {r[0]: r for r in data.truth}
             ceiling = face_ceiling(store, truth, settings.key)
     by_res = _ranked(rows)
-    res_photo = {r[0]: bool(r[-1]) for r in data.residents}
-    mis_photo = {r[0]: bool(r[-1]) for r in data.missing}
     slices: dict[str, list[str]] = defaultdict(list)
     for rid, tr in truth.items():
         _, case, sname, _place, face_pair, _gap, east = tr
