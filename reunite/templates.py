@@ -60,10 +60,6 @@ def template_sha(vec: np.ndarray) -> str:
     return PREFIX + hashlib.sha256(np.asarray(vec, dtype="<f4").tobytes()).hexdigest()
 
 
-def is_template(sha256: str) -> bool:
-    return sha256.startswith(PREFIX)
-
-
 def parse_line(text: str) -> tuple[str, np.ndarray, int | None]:
     """One JSONL line -> (id, vector, taken_year); ValueError('field: reason') when it is not a template."""
     try:
