@@ -13,7 +13,14 @@ from functools import lru_cache
 import numpy as np
 
 from reunite.calibration import Calibration, pair_population
-from reunite.names import group_from_accent, group_from_region, match_records
+from reunite.names import (
+    FULL_TF_LEVELS,
+    NameMatch,
+    full_name_key,
+    group_from_accent,
+    group_from_region,
+    match_records,
+)
 from reunite.places import compare_places
 from reunite.views import MissingView, ResidentView
 
@@ -65,6 +72,7 @@ class Level:
     level: str
     detail: str = ""
     llr: float | None = None  # continuous evidence (face) instead of a level's m/u
+    key: str = ""  # the value agreed on, for a term-frequency adjustment (the full name at exact level)
 
 
 @lru_cache(maxsize=100_000)
@@ -152,7 +160,12 @@ def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
 
 def compare_name(r: ResidentView, m: MissingView) -> Level:
     res = match_records(r.names, m.names, r.accent, m.hometown_code)
-    return Level("name", res.level, res.describe().removeprefix("name: "))
+    return Level("name", res.level, res.describe().removeprefix("name: "), key=agreed_name(res))
+
+
+def agreed_name(res: NameMatch) -> str:
+    """The full name two records agree on (exact or normalised level), for its term frequency; else ''."""
+    return (full_name_key(res.b) or "") if res.level in FULL_TF_LEVELS else ""
 
 
 def compare_place(r: ResidentView, m: MissingView) -> Level:

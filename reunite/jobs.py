@@ -28,7 +28,7 @@ from reunite.columnar import MissingTable, hometown_codes
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.index import current_version, read_manifest
-from reunite.names import SurnameFrequencies, surname_table
+from reunite.names import NameFrequencies, surname_table
 from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
 from reunite.snapshot import load_missing_side
 from reunite.store import Store, now_iso
@@ -327,7 +327,7 @@ class BatchContext:
     blocks: dict
     cal: Calibration
     params: Params
-    freqs: SurnameFrequencies
+    freqs: NameFrequencies
     table: MissingTable | None = None
     weights: Weights | None = None
     missing_side: str = ""  # how the missing side was loaded: built, patched or current (snapshot.py)
@@ -347,7 +347,7 @@ class BatchContext:
             d: attach_faces(b, store, "missing" if d == "resident" else "residents", spec.key)
             for d, b in blocks.items()
         }
-        params, freqs = Params.from_json(spec.params), SurnameFrequencies.from_store(store)
+        params, freqs = Params.from_json(spec.params), NameFrequencies.from_store(store)
         return cls(
             spec,
             store,
@@ -356,7 +356,7 @@ class BatchContext:
             params,
             freqs,
             table,
-            Weights(params, freqs.share) if pruned else None,
+            Weights(params, freqs) if pruned else None,
             how,
         )
 
@@ -419,7 +419,7 @@ class BatchContext:
             for r, m, sources in pairs:
                 if m.from_resident_id == r.id:
                     continue  # a returned resident's own registry entry
-                s = score(comparison_vector(r, m, self.cal), self.params, surname_of(m.names), self.freqs.share)
+                s = score(comparison_vector(r, m, self.cal), self.params, surname_of(m.names), self.freqs)
                 n_scored += 0 if pruned else 1
                 if spec.min_weight is None or s.weight >= spec.min_weight:
                     scored.append((r, m, s, sources))
@@ -566,10 +566,10 @@ def explain_pair(store: Store, resident_id: int, missing_id: int) -> tuple[Score
     key = settings_key_in_use(store)
     cal = workspace_calibration(store.workspace.root if store.workspace else None)
     params = current_params(store)
-    freqs = SurnameFrequencies.from_store(store)
+    freqs = NameFrequencies.from_store(store)
     r = load_residents(store, [resident_id], key)[resident_id]
     m = load_missing(store, [missing_id], key)[missing_id]
-    return score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share), params
+    return score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs), params
 
 
 def record_decision(

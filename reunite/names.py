@@ -360,25 +360,63 @@ def latin_similarity(a: str, b: str) -> float:
     return fuzz.token_sort_ratio(a.lower(), b.lower())
 
 
+FULL_TF_LEVELS = frozenset({"exact", "normalised"})  # the full name agrees: its own frequency counts
+
+
+def full_name_key(text: str) -> str | None:
+    """The value a full-name term-frequency counts: surname + given as parsed (陳淑華 and 陈淑华 alike); None
+    for a 小名, a name without a surname or given name, or one not in Han characters."""
+    n = parse_name(text)
+    if n is None or n.nickname or not n.surname or not n.given or not HAN.match(n.norm):
+        return None
+    return n.surname + n.given
+
+
 @dataclass
-class SurnameFrequencies:
-    """Surname shares from the records themselves, with the population table as a prior worth
-    `prior_weight` records: a workspace full of 王 makes 王 weaker evidence still."""
+class NameFrequencies:
+    """How common a surname and a full name are, from the records themselves. Surnames blend in the population
+    table as a prior worth `prior_weight` records (a workspace full of 王 makes 王 weaker evidence still);
+    full names are counted over the missing side as splink's term frequencies are: `full_counts` keeps the
+    names held by two records or more (every other name was seen once), `full_square` is the sum of every
+    name's count squared, so the chance that two random records share a full name is full_square / N^2."""
 
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
     prior_weight: float = 1000.0
+    full_counts: dict[str, int] = field(default_factory=dict)
+    full_total: int = 0
+    full_square: int = 0
 
     def share(self, surname: str) -> float:
         return (self.counts.get(surname, 0) + self.prior_weight * surname_share(surname)) / (
             self.total + self.prior_weight
         )
 
+    def full_count(self, key: str) -> int:
+        """Records holding this full name; a name agreed on exactly is held by one at least."""
+        return self.full_counts.get(key, 1)
+
+    def full_ratio(self, key: str) -> float | None:
+        """u of an exact full name over its own frequency (log2 of it is the TF adjustment); None without data."""
+        if not self.full_total:
+            return None
+        return self.full_square / (self.full_total * self.full_count(key))
+
     @classmethod
-    def from_store(cls, store) -> SurnameFrequencies:
+    def from_store(cls, store) -> NameFrequencies:
         rows = store.conn.execute(
             "SELECT k.surname, COUNT(DISTINCT n.missing_id) FROM name_keys k JOIN names n ON n.id = k.name_id"
             " WHERE n.missing_id IS NOT NULL AND k.surname != '' GROUP BY k.surname"
         ).fetchall()
         counts = {s: int(c) for s, c in rows}
-        return cls(counts, sum(counts.values()))
+        repeated: dict[str, int] = {}
+        total = square = 0
+        for full, c in store.conn.execute(
+            "SELECT k.surname || k.given, COUNT(DISTINCT n.missing_id) FROM name_keys k"
+            " JOIN names n ON n.id = k.name_id WHERE n.missing_id IS NOT NULL AND k.nickname = 0"
+            " AND k.surname != '' AND k.given != '' GROUP BY 1"
+        ):
+            total, square = total + c, square + c * c
+            if c > 1:
+                repeated[full] = c
+        return cls(counts, sum(counts.values()), full_counts=repeated, full_total=total, full_square=square)

@@ -14,13 +14,12 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from reunite.compare import TERMS, Level
+from reunite.names import FULL_TF_LEVELS, NameFrequencies, parse_name
 from reunite.names import LEVELS as NAME_LEVELS
-from reunite.names import parse_name, surname_share
 
 LEVELS: dict[str, tuple[str, ...]] = {
     "name": NAME_LEVELS,
@@ -253,15 +252,38 @@ def format_probability(p: float) -> str:
     return f">{SHOWN_MAX:.2f}" if p > SHOWN_MAX else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+TF_CLIP = 3.0  # bits: a term-frequency adjustment moves a name's weight by at most this much either way
+
+
 def tf_adjustment(params: Params, surname_share: float) -> float:
     """Term-frequency adjustment of a name agreement: a shared rare surname says more than a shared 王."""
-    return max(-3.0, min(3.0, math.log2(params.mean_surname_share / surname_share)))
+    return max(-TF_CLIP, min(TF_CLIP, math.log2(params.mean_surname_share / surname_share)))
+
+
+def full_tf_adjustment(ratio: float) -> float:
+    """log2(u of an exact full name / the name's own frequency), as splink's TF on the exact level: 王秀英 held
+    by many records says less than a name held by one."""
+    return max(-TF_CLIP, min(TF_CLIP, math.log2(ratio)))
+
+
+def name_weight(params: Params, level: str, surname_adj: float, full_adj: float | None = None) -> float:
+    """The name term's weight: an exact or normalised agreement takes the full name's TF adjustment (where the
+    full name is known) instead of the surname's; it never falls below the homophone level of the same surname,
+    so the levels stay ordered by strength for every name and workspace size."""
+    if level in NULL_LEVELS:
+        return 0.0
+    w = params.weight("name", level)
+    if level in FULL_TF_LEVELS and full_adj is not None:
+        return max(w + full_adj, params.weight("name", "homophone") + surname_adj)
+    return w + surname_adj if level in TF_LEVELS else w
 
 
 def score(
-    levels: list[Level], params: Params, surname: str | None = None, share: Callable[[str], float] = surname_share
+    levels: list[Level], params: Params, surname: str | None = None, freqs: NameFrequencies | None = None
 ) -> Score:
-    """Sum of term weights plus the prior; every term kept so the score explains itself."""
+    """Sum of term weights plus the prior; every term kept so the score explains itself. Without `freqs`
+    (the workspace's name counts) surnames weigh by the population table and full names are not counted."""
+    freqs = freqs or NameFrequencies()
     terms = [Term("prior", "", params.prior_weight, f"1 in {round(2**-params.prior_weight):,} pairs")]
     for lv in levels:
         if lv.llr is not None:
@@ -269,11 +291,18 @@ def score(
             continue
         w = params.weight(lv.term, lv.level)
         detail = lv.detail
-        if lv.term == "name" and lv.level in TF_LEVELS and surname:
-            frac = share(surname)
-            adj = tf_adjustment(params, frac)
-            w += adj
-            detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
+        if lv.term == "name":
+            adj = 0.0
+            if lv.level in TF_LEVELS and surname:
+                frac = freqs.share(surname)
+                adj = tf_adjustment(params, frac)
+                detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
+            ratio = freqs.full_ratio(lv.key) if lv.key and lv.level in FULL_TF_LEVELS else None
+            full = full_tf_adjustment(ratio) if ratio is not None else None
+            w = name_weight(params, lv.level, adj, full)
+            if full is not None:
+                n = freqs.full_count(lv.key)
+                detail += f"; full name {lv.key} held by {n:,} of {freqs.full_total:,} records ({full:+.1f})"
         m = None if lv.level in NULL_LEVELS else params.m[lv.term][lv.level]
         u = None if lv.level in NULL_LEVELS else params.u[lv.term][lv.level]
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))

@@ -19,9 +19,9 @@ import numpy as np
 
 from reunite.calibration import POPULATIONS, Calibration
 from reunite.columnar import RULE_SET_OF, RULE_SETS, TERM_LEVELS, MissingTable, is_nickname, syllable_readings
-from reunite.compare import compare_face
-from reunite.names import group_from_accent, match_records
-from reunite.scoring import NULL_LEVELS, TF_LEVELS, Params, tf_adjustment
+from reunite.compare import agreed_name, compare_face
+from reunite.names import FULL_TF_LEVELS, NameFrequencies, full_name_key, group_from_accent, match_records
+from reunite.scoring import NULL_LEVELS, TF_CLIP, TF_LEVELS, Params, full_tf_adjustment, name_weight, tf_adjustment
 from reunite.views import MissingView, ResidentView
 
 # name levels only reachable when every syllable of the two names can merge (columnar.NameSyllables)
@@ -34,10 +34,11 @@ class Weights:
     """Per-term weights by level index, rounded as score() rounds them, and the name-level weights."""
 
     params: Params
-    share: Callable[[str], float]
+    freqs: NameFrequencies
     prior: float = 0.0
     term: dict[str, np.ndarray] = field(default_factory=dict)
     _adj: dict[str | None, float] = field(default_factory=dict)
+    _full: dict[str, float | None] = field(default_factory=dict)
     _adj_list: list | None = None
     _adj_array: np.ndarray | None = None
 
@@ -50,8 +51,15 @@ class Weights:
 
     def adjustment(self, surname: str | None) -> float:
         if surname not in self._adj:
-            self._adj[surname] = tf_adjustment(self.params, self.share(surname)) if surname else 0.0
+            self._adj[surname] = tf_adjustment(self.params, self.freqs.share(surname)) if surname else 0.0
         return self._adj[surname]
+
+    def full_adjustment(self, key: str) -> float | None:
+        """The full name's TF adjustment (score() takes the same), None where it does not apply."""
+        if key not in self._full:
+            ratio = self.freqs.full_ratio(key) if key else None
+            self._full[key] = full_tf_adjustment(ratio) if ratio is not None else None
+        return self._full[key]
 
     def adjustments(self, surnames: list[str | None]) -> np.ndarray:
         """The TF adjustment of each surname of a table's surname list (computed once per list)."""
@@ -60,11 +68,9 @@ class Weights:
             self._adj_list = surnames
         return self._adj_array
 
-    def name(self, level: str, surname: str | None) -> float:
-        if level in NULL_LEVELS:
-            return 0.0
-        w = self.params.weight("name", level)
-        return round(w + self.adjustment(surname) if level in TF_LEVELS and surname else w, 3)
+    def name(self, level: str, surname: str | None, key: str = "") -> float:
+        adj = self.adjustment(surname) if surname and level in TF_LEVELS else 0.0
+        return round(name_weight(self.params, level, adj, self.full_adjustment(key)), 3)
 
 
 def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
@@ -113,7 +119,21 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
     def best(*levels: str) -> np.ndarray:
         return np.maximum.reduce([level(lvl) for lvl in levels])
 
-    full = np.maximum.reduce([level(lvl) for lvl in w] + [np.zeros(n)])
+    # an exact or normalised name weighs by its full name's frequency (scoring.name_weight): the same text as
+    # one of the resident's names, so the resident's names bound it; a name the syllables cannot bound, by
+    # the largest adjustment there is
+    full_adj = np.full(n, -np.inf)
+    for x in r.names:
+        f = weights.full_adjustment(full_name_key(x) or "")
+        full_adj = np.maximum(full_adj, adj if f is None else f)
+    floor = level("homophone")
+
+    def same_text(lvl: str, most: np.ndarray) -> np.ndarray:
+        return np.maximum(w[lvl] + most, floor)
+
+    full = np.maximum.reduce(
+        [level(lvl) for lvl in w] + [same_text(lvl, np.full(n, TF_CLIP)) for lvl in FULL_TF_LEVELS] + [np.zeros(n)]
+    )
     weak = np.maximum.reduce(
         [np.where(possible[k], level(k), -np.inf) for k in ("one_syllable", "given_only", "surname_only")]
         + [np.where(nick, best("given_only", "nickname"), -np.inf), level("different")]
@@ -121,7 +141,7 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
     keyed = np.maximum.reduce(
         [
             weak,
-            np.where(possible["same_text"], best("exact", "normalised"), -np.inf),
+            np.where(possible["same_text"], same_text("exact", full_adj), -np.inf),
             np.where(possible["homophone"], level("homophone"), -np.inf),
             np.where(dialect, level("dialect"), -np.inf),
             np.where(merge[0], level("fuzzy"), -np.inf),
@@ -202,8 +222,8 @@ def rank_candidates(
             p, i = int(pos[k]), int(ids[k])
             w = partial[k]
             if r.names and table.has_names[p]:
-                level = match_records(r.names, list(table.names[p]), r.accent, table.hometown_code[p]).level
-                w += weights.name(level, table.surnames[table.surname_id[p]])
+                res = match_records(r.names, list(table.names[p]), r.accent, table.hometown_code[p])
+                w += weights.name(res.level, table.surnames[table.surname_id[p]], agreed_name(res))
             if both_faces[k]:
                 face = compare_face(r, views[i], cal)
                 w += round(face.llr, 3) if face.llr is not None else 0.0

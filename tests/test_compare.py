@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -230,9 +232,50 @@ def test_name_weights_are_ordered_by_strength_at_every_size(n_missing, exact_see
 
 
 def match_records_level(a: str, b: str) -> Level:
+    from reunite.compare import agreed_name
     from reunite.names import match_records
 
-    return Level("name", match_records([a], [b], None, None).level)
+    res = match_records([a], [b], None, None)
+    return Level("name", res.level, key=agreed_name(res))
+
+
+# (a name heard, as registered, a rarer name of the same surname, a homophone; records of 100,000 holding the
+# registered name; the sum over names of their count squared is 300,000: two random records share a full name
+# with chance 3 in 100,000)
+@pytest.mark.parametrize(
+    ("a", "b", "rare", "homophone", "common", "expect"),
+    [
+        ("王秀英", "王秀英", "王秀玲", "王秀莹", 400, "weaker"),  # held by 400: weaker than a name held by one
+        ("王秀英", "王秀英", "王秀玲", "王秀莹", 3, "average"),  # as common as full names are: no adjustment
+        # normalised (as strong as a homophone here, less the common name's adjustment): the homophone's weight
+        ("陳淑華", "陈淑华", "陈淑玲", "陈淑画", 400, "floor"),
+        ("欧阳娜娜", "欧阳娜娜", "欧阳娜玲", "欧阳娜纳", 400, "floor"),  # rare surname, common name: the homophone
+    ],
+)
+def test_full_name_frequency_adjusts_exact_names(a, b, rare, homophone, common, expect):
+    """A common full name is weaker evidence than a rare one of the same surname (splink's TF on the exact
+    level), and never weaker than a homophone of it."""
+    from reunite.names import NameFrequencies, full_name_key, parse_name
+    from reunite.scoring import make_params
+
+    p = make_params(100_000, [{"name": "different"}] * 1000, [], 0.01)
+    key, surname = full_name_key(b), parse_name(b).surname
+    freqs = NameFrequencies({"王": 7000, "陈": 5000}, 100_000, full_counts={key: common}, full_total=100_000)
+    freqs.full_square = 3 * freqs.full_total
+    one = score([match_records_level(a, b)], p, surname, freqs)
+    other = score([match_records_level(rare, rare)], p, surname, freqs)
+    heard = score([match_records_level(a, homophone)], p, surname, freqs)
+    assert heard.terms[1].level == "homophone" and other.terms[1].level == "exact"
+    assert one.terms[1].level in ("exact", "normalised") and key in one.terms[1].detail
+    assert heard.weight <= one.weight <= other.weight
+    if expect == "weaker":
+        assert heard.weight < one.weight < other.weight
+    elif expect == "average":
+        assert one.weight == pytest.approx(other.weight - math.log2(3), abs=0.01)
+    else:
+        assert one.weight == pytest.approx(heard.weight) and one.weight < other.weight
+    # without the workspace's counts the surname alone adjusts, as before
+    assert "full name" not in score([match_records_level(a, b)], p, surname).terms[1].detail
 
 
 def test_explain_name_compares_names_as_stored(runner):

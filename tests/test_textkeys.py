@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from reunite.blocking import NameIndex
 from reunite.ingest import ingest_file
 from reunite.names import LEVELS, compare_names, parse_name
@@ -57,13 +59,17 @@ def test_blocking_finds_every_pair_that_all_pairs_comparison_finds():
             assert {i for ids in grouped.values() for i in ids} == blocked
 
 
-def test_surname_frequencies_blend_records_with_the_population_prior(mem_store, tmp_path):
-    from reunite.names import SurnameFrequencies, surname_share
+def test_name_frequencies_blend_records_with_the_population_prior(mem_store, tmp_path):
+    from reunite.names import NameFrequencies, surname_share
 
     rows = "".join(f"M{i},欧阳{c}\n" for i, c in enumerate("明华强伟芳"))
-    ingest_file(mem_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名\n" + rows + "M9,王伟\n"))
+    rows += "M9,王伟\nM10,王偉\nM11,小花\n"  # 王偉 is 王伟 as stored; a 小名 has no full name to count
+    ingest_file(mem_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名\n" + rows))
     compute_name_keys(mem_store)
-    f = SurnameFrequencies.from_store(mem_store)
-    assert f.counts == {"欧阳": 5, "王": 1} and f.total == 6
+    f = NameFrequencies.from_store(mem_store)
+    assert f.counts == {"欧阳": 5, "王": 2} and f.total == 7
+    # full names: 欧阳明 ... once each, 王伟 twice; the sum of counts squared is 5 + 4
+    assert f.full_counts == {"王伟": 2} and f.full_total == 7 and f.full_square == 9
+    assert f.full_ratio("王伟") == pytest.approx(9 / 14) and f.full_ratio("欧阳明") == pytest.approx(9 / 7)
     assert f.share("欧阳") > surname_share("欧阳")  # common here, rare in the population
     assert abs(f.share("王") - surname_share("王")) < 0.01

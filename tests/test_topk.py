@@ -13,7 +13,7 @@ from reunite.columnar import TERM_LEVELS, MissingTable, syllable_readings
 from reunite.compare import comparison_vector
 from reunite.ingest import ingest_file
 from reunite.jobs import current_params, run_match
-from reunite.names import SurnameFrequencies
+from reunite.names import NameFrequencies
 from reunite.scoring import score, surname_of
 from reunite.textkeys import compute_name_keys, compute_place_keys
 from reunite.topk import KEYED_LEVELS, Weights, name_bounds, rank_candidates
@@ -91,8 +91,8 @@ def test_dialect_or_better_names_share_a_full_name_key(sampled):
 
 def _scoring(store):
     """The columnar table, parameters, surname frequencies, calibration and weights of a workspace."""
-    params, freqs = current_params(store), SurnameFrequencies.from_store(store)
-    return MissingTable.build(store, None), params, freqs, workspace_calibration(None), Weights(params, freqs.share)
+    params, freqs = current_params(store), NameFrequencies.from_store(store)
+    return MissingTable.build(store, None), params, freqs, workspace_calibration(None), Weights(params, freqs)
 
 
 def test_fast_weights_equal_score(sampled):
@@ -102,7 +102,7 @@ def test_fast_weights_equal_score(sampled):
         ranked = rank_candidates(r, sorted(mis), table, weights, cal, 10**6, None, {}, 0.0, lambda ids: {})
         for mid, w in ranked.weights.items():
             m = mis[mid]
-            ref = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share).weight
+            ref = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs).weight
             assert w == pytest.approx(ref, abs=2e-3), (r.external_id, m.external_id)
 
 
@@ -128,16 +128,18 @@ def test_name_bound_is_never_below_the_name_weight(sampled):
     table, params, freqs, cal, weights = _scoring(sampled)
     ids = sorted(mis)
     pos = table.positions(ids)
-    below_full = 0
+    below_full = full_tf = 0
     for r in res.values():
         bounds = name_bounds(r, pos, table, weights)
         for k, mid in enumerate(ids):
             m = mis[mid]
-            terms = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs.share).terms
-            actual = next(t.weight for t in terms if t.term == "name")
-            assert actual <= bounds[k], (r.names, m.names, actual, bounds[k])
+            terms = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs).terms
+            name = next(t for t in terms if t.term == "name")
+            assert name.weight <= bounds[k], (r.names, m.names, name.weight, bounds[k])
             below_full += bounds[k] < 5
+            full_tf += "full name" in name.detail
     assert below_full > 1000  # the bound is tight enough to prune
+    assert full_tf > 5  # exact names weighed by their full name's frequency were among them
 
 
 def test_the_bound_keeps_the_highest_upper_bounds_and_says_when_it_mattered(sampled):
