@@ -126,6 +126,7 @@ def run_size(
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
     from reunite.jobs import ALERT_WEIGHT, list_candidates, run_match
+    from reunite.scoring import match_probability
     from reunite.store import Store
     from reunite.synth import generate, write_set
     from reunite.templates import ingest_templates
@@ -217,7 +218,9 @@ def run_size(
     alerts = sum(1 for rid in unmatched for c in by_res.get(rid, []) if c["weight"] >= ALERT_WEIGHT)
     fig["alert_weight"] = ALERT_WEIGHT
     fig["false_alerts_per_unmatched_resident"] = round(alerts / max(len(unmatched), 1), 3)
-    fig["ece"], table = calibration_error(rows, truth)
+    # the logistic's error at this size, whether or not the workspace is large enough for it to be shown
+    fig["probability_shown"] = len(rows) > 0 and rows[0]["probability"] is not None
+    fig["ece"], table = calibration_error([{**r, "probability": match_probability(r["weight"])} for r in rows], truth)
     w = np.array([r["weight"] for r in rows], dtype=float)
     y = np.array([truth.get(r["resident"]["id"], ("", ""))[1] == r["missing"]["id"] for r in rows], dtype=float)
     fig["platt_fit_on_this_run"] = fit_platt(w, y) if len(rows) and 0 < y.sum() < len(y) else None
@@ -227,7 +230,8 @@ def run_size(
         f"false alerts per unmatched resident (weight >= {ALERT_WEIGHT}): {fig['false_alerts_per_unmatched_resident']}"
     )
     print(
-        f"expected calibration error of the shown probability: {fig['ece']} (of the weight's own logistic: "
+        f"expected calibration error of the calibrated probability: {fig['ece']}"
+        f"{'' if fig['probability_shown'] else ' (not shown at this size)'} (of the weight's own logistic: "
         f"{fig['ece_uncalibrated']}); logistic fitted on this run (a, b): {fig['platt_fit_on_this_run']}"
     )
     for b, n, pred, obs in table:

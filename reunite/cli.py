@@ -514,7 +514,7 @@ def explain(
 ) -> None:
     """The waterfall of one pair: each term, its level, m and u, its weight and the running total."""
     from reunite.jobs import explain_pair, resolve_ids
-    from reunite.scoring import format_probability
+    from reunite.scoring import UNCALIBRATED, format_probability
     from reunite.store import Store
 
     def go(c: Ctx) -> None:
@@ -539,7 +539,7 @@ def explain(
         c.console.print(t)
         c.console.print(
             f"match weight {s.weight:+.2f}, probability {format_probability(s.probability)}"
-            f" (parameters {params.version})"
+            f"{UNCALIBRATED if s.probability is None else ''} (parameters {params.version})"
         )
 
     run(ctx, go, home)

@@ -166,7 +166,7 @@ def candidate_rows(
                 "id_number": redact_id(mis["id_number"]) if redact else (mis["id_number"] or ""),
                 "contact": contact,
                 "weight": r["weight"],
-                "probability": round(r["probability"], 4),
+                "probability": None if r["probability"] is None else round(r["probability"], 4),
                 "evidence": _evidence(r["terms"]),
                 "dna": "",
                 "confirmed": "",

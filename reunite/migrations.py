@@ -270,6 +270,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (resident_id, missing_id)
     );
     """,
+    # 5: a candidate's probability may be absent: below the workspace size the probability was calibrated
+    # at (scoring.CALIBRATED_MIN_RECORDS) only the weight is shown. SQLite cannot drop a NOT NULL in place.
+    """
+    CREATE TABLE candidates_v5 (
+        id INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        direction TEXT NOT NULL CHECK (direction IN ('resident', 'missing')),
+        rank INTEGER NOT NULL,
+        weight REAL NOT NULL,
+        probability REAL,
+        registry INTEGER NOT NULL DEFAULT 0,
+        sources TEXT NOT NULL,
+        terms TEXT NOT NULL,
+        UNIQUE (job_id, direction, resident_id, missing_id)
+    );
+    INSERT INTO candidates_v5 SELECT * FROM candidates;
+    DROP TABLE candidates;
+    ALTER TABLE candidates_v5 RENAME TO candidates;
+    CREATE INDEX candidates_resident ON candidates (resident_id);
+    CREATE INDEX candidates_missing ON candidates (missing_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

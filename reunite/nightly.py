@@ -119,7 +119,7 @@ def run_nightly(
                             r["missing"]["id"],
                             r["kind"],
                             r["weight"],
-                            round(r["probability"], 4),
+                            None if r["probability"] is None else round(r["probability"], 4),
                             "; ".join(
                                 f"{t['term']} {t['level']} {t['weight']:+.1f}"
                                 for t in r["terms"]

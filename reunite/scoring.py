@@ -222,16 +222,6 @@ class Term:
     u: float | None = None
 
 
-@dataclass
-class Score:
-    weight: float
-    probability: float
-    terms: list[Term]
-
-    def terms_json(self) -> str:
-        return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
-
-
 # The weight's logistic is over-confident at national scale: the terms are not independent given a
 # candidate that was found by its face or name, and the face evidence is the best of many photos. The
 # probability shown is the logistic fitted by benchmarks/bench_scale.py (p = 1 / (1 + 2^-(a w + b)), a and b
@@ -239,16 +229,36 @@ class Score:
 PROBABILITY_SLOPE = 0.4727
 PROBABILITY_OFFSET = -2.4395
 SHOWN_MAX = 0.99  # above this, the benchmark cannot tell: shown as ">0.99" and the weight says the rest
+# Below this many open records the logistic is not calibrated (the prior of a small station assumes half its
+# residents have a record there, and strangers reached p 0.9 among 12 records): the weight alone is shown.
+CALIBRATED_MIN_RECORDS = 10_000
+UNCALIBRATED = f" (not calibrated below {CALIBRATED_MIN_RECORDS:,} open records: read the weight)"
 
 
-def match_probability(weight: float) -> float:
-    """P(same person | weight), calibrated on the benchmark (PROBABILITY_SLOPE, PROBABILITY_OFFSET)."""
+@dataclass
+class Score:
+    weight: float
+    probability: float | None  # None: the workspace is smaller than the calibration covers
+    terms: list[Term]
+
+    def terms_json(self) -> str:
+        return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
+
+
+def match_probability(weight: float, n_records: int | None = None) -> float | None:
+    """P(same person | weight), calibrated on the benchmark (PROBABILITY_SLOPE, PROBABILITY_OFFSET); None
+    for a workspace of fewer than CALIBRATED_MIN_RECORDS open records, where no benchmark supports one."""
+    if n_records is not None and n_records < CALIBRATED_MIN_RECORDS:
+        return None
     z = PROBABILITY_SLOPE * weight + PROBABILITY_OFFSET
     return 1.0 / (1.0 + 2.0 ** (-z)) if z > -1000 else 0.0
 
 
-def format_probability(p: float) -> str:
-    """The probability as a person reads it: never 1.000, since no benchmark supports that."""
+def format_probability(p: float | None) -> str:
+    """The probability as a person reads it: never 1.000, since no benchmark supports that; "n/a" where the
+    workspace is too small to calibrate one (the weight says it all)."""
+    if p is None:
+        return "n/a"
     return f">{SHOWN_MAX:.2f}" if p > SHOWN_MAX else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -307,7 +317,7 @@ def score(
         u = None if lv.level in NULL_LEVELS else params.u[lv.term][lv.level]
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))
     total = sum(t.weight for t in terms)
-    return Score(round(total, 3), match_probability(total), terms)
+    return Score(round(total, 3), match_probability(total, params.n_missing), terms)
 
 
 def strongest_terms(terms: list[dict], n: int = 3) -> str:

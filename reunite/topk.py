@@ -196,7 +196,9 @@ def rank_candidates(
         face_ub[both_faces] = max(cal.llr(face_floor, p) for p in POPULATIONS)
         near = np.flatnonzero(both_faces & np.isin(ids, np.fromiter(face_best, dtype=np.int64)))
         for k in near:
-            face_ub[k] = max(cal.llr(face_best[int(ids[k])], p) for p in POPULATIONS)
+            # a photo pair the search did not return is still at least face_floor apart
+            closest = min(face_best[int(ids[k])], face_floor) if face_floor else face_best[int(ids[k])]
+            face_ub[k] = max(cal.llr(closest, p) for p in POPULATIONS)
     ub = partial + name_ub + face_ub
     order = np.argsort(-ub, kind="stable")
     is_registry = table.registry[pos]

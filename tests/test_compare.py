@@ -162,7 +162,19 @@ def test_scoring_weights_and_nulls():
         assert sum(M_PRIORS[term].values()) == pytest.approx(1.0)
         assert sum(U_DEFAULTS[term].values()) == pytest.approx(1.0, abs=1e-3)
     s = score([], p)
-    assert s.weight == pytest.approx(prior_weight(1000), abs=1e-3) and 0 < s.probability < 0.01
+    assert s.weight == pytest.approx(prior_weight(1000), abs=1e-3)
+    big = Params("t", M_PRIORS, U_DEFAULTS, prior_weight(100_000), 100_000)
+    assert 0 < score([], big).probability < 0.01
+
+
+@pytest.mark.parametrize(("n_records", "shown"), [(12, "n/a"), (9_999, "n/a"), (10_000, ">0.99"), (10**6, ">0.99")])
+def test_probability_only_where_the_benchmark_calibrated_it(n_records, shown):
+    """A station of 12 records put strangers at p 0.9: below the calibrated size only the weight is shown."""
+    from reunite.scoring import format_probability, match_probability
+
+    p = match_probability(30.0, n_records)
+    assert format_probability(p) == shown
+    assert (p is None) == (n_records < 10_000)
 
 
 @pytest.mark.parametrize(

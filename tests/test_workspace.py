@@ -64,3 +64,34 @@ def test_audit_is_append_only(mem_store):
         mem_store.conn.execute("UPDATE audit SET action = 'y'")
     with pytest.raises(Exception, match="append-only"):
         mem_store.conn.execute("DELETE FROM audit")
+
+
+def test_candidates_keep_their_rows_when_the_probability_becomes_optional(tmp_path):
+    """Migration 5 rebuilds the candidates table (SQLite cannot drop NOT NULL): a version-4 database keeps its
+    candidates, and a candidate without a probability (a small workspace) can be stored afterwards."""
+    import sqlite3
+
+    from reunite.migrations import MIGRATIONS
+
+    path = tmp_path / "v4.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version = 4")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute(
+        "INSERT INTO candidates (job_id, resident_id, missing_id, direction, rank, weight, probability, sources,"
+        " terms) VALUES (1, 2, 3, 'resident', 1, 12.5, 0.9, 'face', '[]')"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(sqlite3.connect(path), None)
+    assert store.migrate() == SCHEMA_VERSION
+    assert store.conn.execute("SELECT weight, probability FROM candidates").fetchall() == [(12.5, 0.9)]
+    store.conn.execute("PRAGMA foreign_keys = OFF")
+    store.conn.execute(
+        "INSERT INTO candidates (job_id, resident_id, missing_id, direction, rank, weight, probability, sources,"
+        " terms) VALUES (1, 2, 4, 'resident', 2, 3.0, NULL, 'name', '[]')"
+    )
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'candidates'")}
+    assert {"candidates_resident", "candidates_missing"} <= names
