@@ -13,10 +13,10 @@ from datetime import date
 import numpy as np
 
 from reunite.blocking import NameIndex, Postings
-from reunite.dialects import PROVINCE_GROUP
+from reunite.dialects import PREFECTURE_GROUP, PROVINCE_GROUP
 from reunite.facesearch import FILTERED_K, PartitionedFaces
 from reunite.index import SideIndex, load_side
-from reunite.names import group_from_accent
+from reunite.names import group_from_accent, group_from_region
 from reunite.store import Store
 from reunite.textkeys import keys_for_text
 from reunite.views import MissingView, ResidentView
@@ -26,6 +26,8 @@ MAX_NAME_BLOCK = 5000  # a block larger than this (伟 alone) is skipped
 
 
 GENDER_CODE = {"M": 1, "F": 2}  # 0: unknown
+# dialect groups numbered for the face partitions' region (facesearch.py); -1: none known, or several
+REGION_GROUPS = tuple(sorted(set(PROVINCE_GROUP.values()) | set(PREFECTURE_GROUP.values())))
 
 
 @dataclass
@@ -144,9 +146,36 @@ def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str 
         pos = np.minimum(np.searchsorted(out.ids, owners), max(len(out.ids) - 1, 0))
         known = (owners >= 0) & (out.ids[pos] == owners) if len(out.ids) else np.zeros(len(owners), bool)
         out.face_parts = PartitionedFaces.build(
-            photo_ids[known], vectors[known], out.gender[pos[known]], out.birth_year[pos[known]]
+            photo_ids[known],
+            vectors[known],
+            out.gender[pos[known]],
+            out.birth_year[pos[known]],
+            record_regions(out)[pos[known]],
         )
     return out
+
+
+def record_regions(blocks: SideBlocks) -> np.ndarray:
+    """Per record (aligned with ids), the REGION_GROUPS number of the dialect group of its prefecture readings
+    (hometown, ID-card region); -1 where none is known or they fall in different groups."""
+    region = np.full(len(blocks.ids), -1, dtype=np.int64)
+    several = np.zeros(len(blocks.ids), dtype=bool)
+    for code, members in blocks.prefecture.items():
+        group = group_from_region(code)
+        if group not in REGION_GROUPS:
+            continue
+        pos = blocks.positions(members)
+        g = REGION_GROUPS.index(group)
+        several[pos] |= (region[pos] >= 0) & (region[pos] != g)
+        region[pos] = g
+    region[several] = -1
+    return region
+
+
+def accent_region(r: ResidentView) -> int | None:
+    """The REGION_GROUPS number of the resident's accent, None where it gives no region (普通话, unknown)."""
+    group = group_from_accent(r.accent)
+    return REGION_GROUPS.index(group) if group in REGION_GROUPS else None
 
 
 @dataclass
@@ -196,22 +225,30 @@ def _merge_hits(
 def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceHits]:
     """Face candidates of a batch of residents: the FACE_K nearest photos of the whole gallery and, where the
     gallery is partitioned (facesearch.py), the FILTERED_K nearest among the records of a compatible sex and
-    birth year. One batched search for all the batch's photos."""
+    birth year, and as many again among those of the accent's dialect region where it gives one. One
+    batched search for all the batch's photos."""
     rows = [(r, v) for r in people for _, v, _ in r.faces]
     if not rows or blocks.face is None or not blocks.face.size:
         return {r.id: _merge_hits([], [], blocks) for r in people}
     queries = np.stack([v for _, v in rows])
     d, ids = blocks.face.search(queries, FACE_K)
-    filtered: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros(0, np.int64))] * len(rows)
+    filtered: list[list[tuple[np.ndarray, np.ndarray]]] = [[]] * len(rows)
     if blocks.face_parts is not None:
-        sel = {r.id: blocks.face_parts.select(GENDER_CODE.get(r.gender or "", 0), _birth_window(r)) for r in people}
-        filtered = blocks.face_parts.search(queries, [sel[r.id] for r, _ in rows], FILTERED_K)
+        sel = {}
+        for r in people:
+            sex, window, region = GENDER_CODE.get(r.gender or "", 0), _birth_window(r), accent_region(r)
+            sel[r.id] = [blocks.face_parts.select(sex, window)]
+            if region is not None:
+                sel[r.id].append(blocks.face_parts.select(sex, window, region))
+        filtered = blocks.face_parts.search_many(queries, [sel[r.id] for r, _ in rows], FILTERED_K)
     by_person: dict[int, list[int]] = {}
     for k, (r, _) in enumerate(rows):
         by_person.setdefault(r.id, []).append(k)
     return {
         r.id: _merge_hits(
-            [(d[k], ids[k]) for k in by_person.get(r.id, [])], [filtered[k] for k in by_person.get(r.id, [])], blocks
+            [(d[k], ids[k]) for k in by_person.get(r.id, [])],
+            [hits for k in by_person.get(r.id, []) for hits in filtered[k]],
+            blocks,
         )
         for r in people
     }

@@ -1,4 +1,5 @@
-"""Face candidates among the records that could be the person: exact search partitioned by sex and birth years.
+"""Face candidates among the records that could be the person: exact search partitioned by sex, birth years
+and dialect region.
 
 Among 10^5-10^6 registrations with a photo, the true record of a resident is often not among the 50 nearest
 faces of the whole gallery (with dlib's model, about a quarter of different East Asian people fall under
@@ -8,8 +9,11 @@ of their own, and a resident's photos are searched only in the partitions compat
 same or unknown sex; birth buckets that meet the birth-year window of the age estimate, widened as the place
 blocks widen it; the unknown bucket always), with K neighbours from those. The result is exact for that
 filter: the top K of the union of partitions is the merge of each partition's top K (a test checks it
-against brute force over the selected records). It adds to the unfiltered nearest faces, never replaces
-them: sex and age are evidence with error rates, not filters.
+against brute force over the selected records). Where the resident's accent gives a dialect region, a
+second K are taken among the compatible records of that region (hometown or ID-card region in a province
+of the accent's group, or no region known): the partitions are also split by region, and both results come
+from the same per-partition searches. Both add to the unfiltered nearest faces, never replace them: sex, age
+and accent are evidence with error rates, not filters.
 """
 
 from __future__ import annotations
@@ -35,16 +39,30 @@ class Partition:
     index: faiss.IndexFlatL2
 
 
+Key = tuple[int, int, int]  # (sex code, birth bucket, region): 0 unknown sex, -1 unknown bucket or region
+
+
 @dataclass
 class PartitionedFaces:
-    """One exact index per (sex code, birth bucket) of the side's photos."""
+    """One exact index per (sex code, birth bucket, region) of the side's photos."""
 
-    parts: dict[tuple[int, int], Partition] = field(default_factory=dict)
+    parts: dict[Key, Partition] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, photo_ids: np.ndarray, vectors: np.ndarray, gender: np.ndarray, birth_year: np.ndarray):
-        """Partitions of photos whose owners have these sex codes and birth years (aligned with photo_ids)."""
-        keys = np.stack([gender.astype(np.int64), bucket_of(birth_year.astype(np.int64))], axis=1)
+    def build(
+        cls,
+        photo_ids: np.ndarray,
+        vectors: np.ndarray,
+        gender: np.ndarray,
+        birth_year: np.ndarray,
+        region: np.ndarray | None = None,
+    ) -> PartitionedFaces:
+        """Partitions of photos whose owners have these sex codes, birth years and regions (-1 unknown; all
+        unknown without `region`), aligned with photo_ids."""
+        region = np.full(len(photo_ids), -1) if region is None else region
+        keys = np.stack(
+            [gender.astype(np.int64), bucket_of(birth_year.astype(np.int64)), region.astype(np.int64)], axis=1
+        )
         out = cls()
         if not len(photo_ids):
             return out
@@ -52,37 +70,48 @@ class PartitionedFaces:
         inverse = inverse.ravel()
         order = np.argsort(inverse, kind="stable")
         bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
-        for p, (g, b) in enumerate(uniq.tolist()):
+        for p, (g, b, r) in enumerate(uniq.tolist()):
             rows = order[bounds[p] : bounds[p + 1]]
             index = faiss.IndexFlatL2(vectors.shape[1])
             index.add(np.ascontiguousarray(vectors[rows], dtype=np.float32))
-            out.parts[(int(g), int(b))] = Partition(photo_ids[rows].astype(np.int64), index)
+            out.parts[(int(g), int(b), int(r))] = Partition(photo_ids[rows].astype(np.int64), index)
         return out
 
     @property
     def size(self) -> int:
         return sum(len(p.photo_ids) for p in self.parts.values())
 
-    def select(self, gender: int, window: tuple[int, int] | None) -> list[tuple[int, int]]:
-        """The partitions a person of this sex code (0 unknown) and birth-year window (None: any) could be in."""
+    def select(self, gender: int, window: tuple[int, int] | None, region: int | None = None) -> list[Key]:
+        """The partitions a person of this sex code (0 unknown) and birth-year window (None: any) could be in;
+        with a region, only those of that region or of none known."""
         lo = hi = None
         if window is not None:
             lo, hi = window[0] // BUCKET_YEARS, window[1] // BUCKET_YEARS
         return [
-            (g, b)
-            for g, b in self.parts
-            if (gender == 0 or g in (0, gender)) and (lo is None or b == -1 or lo <= b <= hi)
+            (g, b, r)
+            for g, b, r in self.parts
+            if (gender == 0 or g in (0, gender))
+            and (lo is None or b == -1 or lo <= b <= hi)
+            and (region is None or r in (-1, region))
         ]
 
     def search(
-        self, queries: np.ndarray, selections: Sequence[list[tuple[int, int]]], k: int
+        self, queries: np.ndarray, selections: Sequence[list[Key]], k: int
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query row, the k nearest photos among its selected partitions: (distances, photo ids),
-        closest first. Each partition is searched once for all the queries that select it (batched)."""
-        hits: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(len(queries))]
-        users: dict[tuple[int, int], list[int]] = {}
-        for q, sel in enumerate(selections):
-            for key in sel:
+        closest first."""
+        return [hits[0] for hits in self.search_many(queries, [(sel,) for sel in selections], k)]
+
+    def search_many(
+        self, queries: np.ndarray, selections: Sequence[Sequence[list[Key]]], k: int
+    ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """For each query row and each of its selections, the k nearest photos among the selected partitions.
+        Each partition is searched once for all the queries that select it, in any of their selections
+        (batched); a selection's top k is the merge of its partitions' top k."""
+        found: list[dict[Key, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(len(queries))]
+        users: dict[Key, list[int]] = {}
+        for q, sels in enumerate(selections):
+            for key in set().union(*sels) if sels else ():
                 users.setdefault(key, []).append(q)
         for key, rows in users.items():
             part = self.parts[key]
@@ -91,16 +120,20 @@ class PartitionedFaces:
                 continue
             d2, pos = part.index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), kk)
             for j, q in enumerate(rows):
-                hits[q].append((d2[j], part.photo_ids[pos[j]]))
+                found[q][key] = (d2[j], part.photo_ids[pos[j]])
         out = []
-        for parts in hits:
-            if not parts:
-                out.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
-                continue
-            d2 = np.concatenate([d for d, _ in parts])
-            ids = np.concatenate([i for _, i in parts])
-            top = np.argsort(d2, kind="stable")[:k]
-            out.append((np.sqrt(np.maximum(d2[top], 0)), ids[top]))
+        for q, sels in enumerate(selections):
+            merged = []
+            for sel in sels:
+                parts = [found[q][key] for key in sel if key in found[q]]
+                if not parts:
+                    merged.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
+                    continue
+                d2 = np.concatenate([d for d, _ in parts])
+                ids = np.concatenate([i for _, i in parts])
+                top = np.argsort(d2, kind="stable")[:k]
+                merged.append((np.sqrt(np.maximum(d2[top], 0)), ids[top]))
+            out.append(merged)
         return out
 
 

@@ -154,3 +154,51 @@ def test_synth_face_templates_are_strangers_only(runner, tmp_path):
     )
     assert (again / "templates.jsonl").read_bytes() == (out / "templates.jsonl").read_bytes()
     assert runner.invoke(app, ["synth", "--out", str(again), "--face-templates", "2"]).exit_code == 2
+
+
+def test_accent_region_reaches_a_record_the_compatible_search_misses(runner, tmp_path):
+    """160 records of the same sex and generation from 河南 sit nearer the resident's face than the true record
+    from 成都: the FILTERED_K nearest among compatible records miss it; a resident who speaks 四川话 also gets
+    the nearest among the records of the 西南官话 region, and finds it. The same face without an accent does not."""
+    from reunite.facesearch import FILTERED_K
+
+    home = str(tmp_path / "ws")
+    assert runner.invoke(app, ["init", "--home", home]).exit_code == 0
+    rng = np.random.default_rng(2)
+    face = rng.normal(0, 0.08, 128)
+    n = FILTERED_K + 60
+    rows = (
+        ["编号,性别,出生日期,户籍地"] + [f"D{i},男,1960,河南省郑州市" for i in range(n)] + ["M1,男,1961,四川省成都市"]
+    )
+    (tmp_path / "missing.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "residents.csv").write_text(
+        "编号,性别,目测年龄,入站日期,口音\nR1,男,60多岁,2024-05-01,四川口音\nR2,男,60多岁,2024-05-01,\n",
+        encoding="utf-8",
+    )
+    lines = [{"id": f"D{i}", "model": MODEL, "encoding": _face(rng, face, 0.30).tolist()} for i in range(n)]
+    lines.append({"id": "M1", "model": MODEL, "encoding": _face(rng, face, 0.36).tolist()})
+    jsonl(tmp_path / "t.jsonl", lines)
+    jsonl(tmp_path / "r.jsonl", [{"id": r, "model": MODEL, "encoding": face.tolist()} for r in ("R1", "R2")])
+    for args in (["missing", str(tmp_path / "missing.csv")], ["residents", str(tmp_path / "residents.csv")]):
+        assert runner.invoke(app, ["--home", home, "ingest", *args, "--source", "s"]).exit_code == 0
+    assert (
+        runner.invoke(
+            app, ["--home", home, "ingest", "templates", str(tmp_path / "t.jsonl"), "--source", "s"]
+        ).exit_code
+        == 0
+    )
+    r = runner.invoke(
+        app, ["--home", home, "ingest", "templates", str(tmp_path / "r.jsonl"), "--source", "s", "--side", "residents"]
+    )
+    assert r.exit_code == 0, r.output
+    for args in (["index"], ["match", "--all", "--top-k", "300"]):
+        r = runner.invoke(app, ["--home", home, *args])
+        assert r.exit_code == 0, r.output
+
+    def found(resident: str) -> set[str]:
+        r = runner.invoke(app, ["--home", home, "candidates", "--resident", resident, "--json"])
+        assert r.exit_code == 0, r.output
+        return {c["missing"]["id"] for c in json.loads(r.output)}
+
+    assert "M1" in found("R1")
+    assert "M1" not in found("R2") and len(found("R2")) >= FILTERED_K
