@@ -103,6 +103,67 @@ def pair_distances(
     return {pop: (np.asarray(genuine[pop]), impostor[pop]) for pop in POPULATIONS}
 
 
+# Several photos on a side are compared by the distance between the two sides' mean encodings (each photo's
+# noise averages out), with a curve of its own: means of more photos lie closer, for the same person and for
+# strangers alike. Fitted on splits of one identity's photos (genuine) and groups of two identities'
+# (impostor), of these sizes; `mean3` is two photos against one, `mean4` four or more in all.
+MEAN_SIZES: dict[str, tuple[tuple[int, int], ...]] = {"mean3": ((2, 1),), "mean4": ((2, 2), (3, 1), (3, 2), (3, 3))}
+
+
+def combined_population(n_a: int, n_b: int, base: str) -> str | None:
+    """The calibration of the distance between two sides' mean encodings; None with one photo on each side."""
+    if max(n_a, n_b) < 2:
+        return None
+    return f"{base}_mean3" if n_a + n_b == 3 else f"{base}_mean4"
+
+
+def mean_distances(
+    photos: list[LabelledPhoto],
+    encodings: dict[str, np.ndarray],
+    splits: int = 6,
+    max_impostors: int = 50_000,
+    seed: int = 0,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Genuine and impostor distances between mean encodings of photo groups (MEAN_SIZES), per base population
+    (east_asian, other). A group is photos of one identity at one age label (a child's photos are not averaged
+    with the adult's: that pair is the age-gap curve's); impostor groups come from two different identities."""
+    usable = [p for p in photos if str(p.path) in encodings]
+    sets: dict[tuple[str, str], list[np.ndarray]] = {}
+    east: dict[str, bool] = {}
+    for p in usable:
+        sets.setdefault((p.identity, p.age_label or ""), []).append(np.asarray(encodings[str(p.path)], np.float64))
+        east[p.identity] = p.east_asian
+    rng = np.random.default_rng(seed)
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for base in ("east_asian", "other"):
+        groups = [
+            (ident, np.stack(v)) for (ident, _), v in sorted(sets.items()) if east[ident] == (base == "east_asian")
+        ]
+        for name, sizes in MEAN_SIZES.items():
+            genuine: list[float] = []
+            for _, vecs in groups:
+                for a, b in sizes:
+                    if len(vecs) < a + b:
+                        continue
+                    for _ in range(splits):
+                        perm = rng.permutation(len(vecs))
+                        genuine.append(float(np.linalg.norm(vecs[perm[:a]].mean(0) - vecs[perm[a : a + b]].mean(0))))
+            impostor: list[float] = []
+            big = [g for g in groups if len(g[1]) >= 2]
+            if big and len(groups) > 1:
+                for _ in range(max_impostors):
+                    a, b = sizes[rng.integers(len(sizes))]
+                    left = big[rng.integers(len(big))]
+                    right = groups[rng.integers(len(groups))]
+                    if left[0] == right[0] or len(left[1]) < a or len(right[1]) < b:
+                        continue
+                    x = left[1][rng.choice(len(left[1]), a, replace=False)].mean(0)
+                    y = right[1][rng.choice(len(right[1]), b, replace=False)].mean(0)
+                    impostor.append(float(np.linalg.norm(x - y)))
+            out[f"{base}_{name}"] = (np.asarray(genuine), np.asarray(impostor))
+    return out
+
+
 def _population(ea_i: bool, ea_j: bool, age_i: str, age_j: str) -> str | None:
     if {age_i, age_j} == {"young", "adult"}:
         return "age_gap"
@@ -191,6 +252,11 @@ class Calibration:
     def llr(self, distance: float, population: str = "east_asian") -> float:
         pop = self.populations.get(population) or self.populations["other"]
         return float(np.interp(distance, GRID, pop["log2_lr"]))
+
+    def llrs(self, distances: np.ndarray, population: str = "east_asian") -> np.ndarray:
+        """llr of many distances at once (the pruned search's bounds)."""
+        pop = self.populations.get(population) or self.populations["other"]
+        return np.interp(distances, GRID, pop["log2_lr"])
 
     def to_json(self) -> dict:
         return {
@@ -282,7 +348,7 @@ def calibrate_folder(
 ) -> tuple[Calibration, dict[str, str]]:
     photos = labelled_photos(faces_dir)
     encodings, failures = encode_labelled(photos, settings, workers, cache, on_progress)
-    distances = pair_distances(photos, encodings)
+    distances = pair_distances(photos, encodings) | mean_distances(photos, encodings)
     cal = fit(
         distances,
         source=f"{Path(faces_dir).name}: {len(photos)} photos, {len({p.identity for p in photos})} identities",

@@ -43,7 +43,9 @@ class SideBlocks:
     prefecture: Postings
     face: SideIndex | None = None
     photo_owner: dict[int, int] = field(default_factory=dict)
-    face_parts: PartitionedFaces | None = None  # the same photos partitioned by sex and birth bucket
+    face_parts: PartitionedFaces | None = None  # the same photos partitioned by sex, birth bucket and region
+    face_count: np.ndarray | None = None  # photos per record (aligned with ids)
+    face_spread: np.ndarray | None = None  # distance from a record's mean encoding to its closest photo
     province_bits: np.ndarray = field(init=False)  # bit b set: a prefecture reading in provinces[b]
     provinces: dict[str, int] = field(init=False)  # two-digit province code -> bit
     by_birth_year: dict[int, np.ndarray] = field(init=False)  # positions
@@ -62,6 +64,14 @@ class SideBlocks:
 
     def positions(self, ids: np.ndarray) -> np.ndarray:
         return np.searchsorted(self.ids, ids)
+
+    def face_stats(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Photo count and spread (photo_spread) of these records; None where faces are not attached."""
+        if self.face_count is None or self.face_spread is None or not len(self.ids):
+            return None
+        pos = np.minimum(self.positions(ids), len(self.ids) - 1)
+        known = self.ids[pos] == ids
+        return np.where(known, self.face_count[pos], 2), np.where(known, self.face_spread[pos], np.inf)
 
     def patched(self, removed: np.ndarray, added: SideBlocks) -> SideBlocks:
         """These blocks without the removed records (changed or closed), with blocks over the added ones."""
@@ -152,7 +162,26 @@ def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str 
             out.birth_year[pos[known]],
             record_regions(out)[pos[known]],
         )
+        out.face_count, out.face_spread = photo_spread(len(out.ids), pos[known], vectors[known])
     return out
+
+
+def photo_spread(n: int, owner_pos: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per record of n, how many photos it has and how far its mean encoding is from its closest photo (0 with
+    one): what the pruned search needs to bound the mean-encoding distance of a record it did not load."""
+    count = np.bincount(owner_pos, minlength=n)
+    spread = np.zeros(n)
+    multi = count[owner_pos] > 1
+    if multi.any():  # only the records with several photos: a million means would take a gigabyte
+        vec = vectors[multi].astype(np.float64)
+        owners, inv = np.unique(owner_pos[multi], return_inverse=True)
+        sums = np.zeros((len(owners), vectors.shape[1]))
+        np.add.at(sums, inv, vec)
+        d = np.linalg.norm(vec - (sums / count[owners, None])[inv], axis=1)
+        closest = np.full(len(owners), np.inf)
+        np.minimum.at(closest, inv, d)
+        spread[owners] = closest
+    return count, spread
 
 
 def record_regions(blocks: SideBlocks) -> np.ndarray:
@@ -179,6 +208,20 @@ def accent_region(r: ResidentView) -> int | None:
 
 
 @dataclass
+class FaceHits:
+    """A person's face candidates: owners of the nearest photos (closest first), the closest photo-pair
+    distance found per owner, and how far any pair not returned is (at least the K-th distance of the
+    unfiltered search; 0: unknown). `mean_best`/`mean_floor` are the same for the person's mean encoding (the
+    query of the several-photo evidence, compare.compare_face); with one photo they are the photo's."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    best: dict[int, float] = field(default_factory=dict)
+    floor: float = 0.0
+    mean_best: dict[int, float] = field(default_factory=dict)
+    mean_floor: float = 0.0
+
+
+@dataclass
 class Found:
     """A record's candidates in the order the blocks found them (faces by distance, then names, places,
     demographics), cut at the bound; which blocks found each one is kept for the stored rows."""
@@ -186,8 +229,7 @@ class Found:
     ids: list[int]
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # source -> sorted ids it found
     bound_hit: bool = False
-    face_best: dict[int, float] = field(default_factory=dict)  # face hits: closest photo distance
-    face_floor: float = 0.0  # a photo not among the hits is at least this far (0: unknown)
+    faces: FaceHits = field(default_factory=FaceHits)
 
     def sources(self, i: int) -> set[str]:
         """The blocks (face, name, place, demographic) that found candidate i."""
@@ -199,16 +241,14 @@ class Found:
         return out
 
 
-FaceHits = tuple[np.ndarray, dict[int, float], float]
+Rows = list[tuple[np.ndarray, np.ndarray]]
 
 
-def _merge_hits(
-    rows: list[tuple[np.ndarray, np.ndarray]], extra: list[tuple[np.ndarray, np.ndarray]], blocks: SideBlocks
-) -> FaceHits:
-    """Owners of the nearest photos, closest first; their distances; and how far any photo not returned is
-    (from the unfiltered rows: at least the K-th distance, unknown (0) if the search padded)."""
+def _closest(rows: Rows, extra: Rows, blocks: SideBlocks) -> tuple[dict[int, float], float]:
+    """The closest distance per owner over the rows, and the floor: how far any photo not returned is (from
+    the unfiltered rows: at least the K-th distance, unknown (0) if the search padded)."""
     if not rows:
-        return np.zeros(0, dtype=np.int64), {}, 0.0
+        return {}, 0.0
     floor = min(
         (float(row_d[-1]) if len(row_d) == FACE_K else float("inf")) if (row_ids >= 0).all() else 0.0
         for row_d, row_ids in rows
@@ -219,20 +259,35 @@ def _merge_hits(
             owner = blocks.photo_owner.get(pid)
             if owner is not None and dist < best.get(owner, 9.0):
                 best[owner] = dist
-    return np.array(sorted(best, key=best.get), dtype=np.int64), best, floor
+    return best, floor
+
+
+def _merge_hits(pairs: tuple[Rows, Rows], mean: tuple[Rows, Rows] | None, blocks: SideBlocks) -> FaceHits:
+    """FaceHits from the rows of the person's photos (unfiltered, filtered) and of its mean encoding (None:
+    one photo, the mean is the photo)."""
+    best, floor = _closest(*pairs, blocks)
+    mean_best, mean_floor = _closest(*mean, blocks) if mean is not None else (best, floor)
+    order = dict(best)
+    for owner, dist in mean_best.items():
+        order[owner] = min(dist, order.get(owner, dist))
+    return FaceHits(np.array(sorted(order, key=order.get), dtype=np.int64), best, floor, mean_best, mean_floor)
 
 
 def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceHits]:
     """Face candidates of a batch of residents: the FACE_K nearest photos of the whole gallery and, where the
     gallery is partitioned (facesearch.py), the FILTERED_K nearest among the records of a compatible sex and
-    birth year, and as many again among those of the accent's dialect region where it gives one. One
-    batched search for all the batch's photos."""
-    rows = [(r, v) for r in people for _, v, _ in r.faces]
+    birth year, and as many again among those of the accent's dialect region where it gives one; for a
+    resident with several photos, the same for their mean encoding. One batched search for the batch."""
+    rows: list[tuple[ResidentView, np.ndarray, bool]] = []  # (person, query, is the mean encoding)
+    for r in people:
+        rows += [(r, v, False) for _, v, _ in r.faces]
+        if len(r.faces) > 1:
+            rows.append((r, np.mean([v for _, v, _ in r.faces], axis=0), True))
     if not rows or blocks.face is None or not blocks.face.size:
-        return {r.id: _merge_hits([], [], blocks) for r in people}
-    queries = np.stack([v for _, v in rows])
+        return {r.id: FaceHits() for r in people}
+    queries = np.stack([v for _, v, _ in rows]).astype(np.float32)
     d, ids = blocks.face.search(queries, FACE_K)
-    filtered: list[list[tuple[np.ndarray, np.ndarray]]] = [[]] * len(rows)
+    filtered: list[Rows] = [[]] * len(rows)
     if blocks.face_parts is not None:
         sel = {}
         for r in people:
@@ -240,26 +295,26 @@ def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceH
             sel[r.id] = [blocks.face_parts.select(sex, window)]
             if region is not None:
                 sel[r.id].append(blocks.face_parts.select(sex, window, region))
-        filtered = blocks.face_parts.search_many(queries, [sel[r.id] for r, _ in rows], FILTERED_K)
-    by_person: dict[int, list[int]] = {}
-    for k, (r, _) in enumerate(rows):
-        by_person.setdefault(r.id, []).append(k)
+        filtered = blocks.face_parts.search_many(queries, [sel[r.id] for r, _, _ in rows], FILTERED_K)
+    by_person: dict[tuple[int, bool], list[int]] = {}
+    for k, (r, _, is_mean) in enumerate(rows):
+        by_person.setdefault((r.id, is_mean), []).append(k)
+
+    def part(key: tuple[int, bool]) -> tuple[Rows, Rows]:
+        ks = by_person.get(key, [])
+        return [(d[k], ids[k]) for k in ks], [hits for k in ks for hits in filtered[k]]
+
     return {
-        r.id: _merge_hits(
-            [(d[k], ids[k]) for k in by_person.get(r.id, [])],
-            [hits for k in by_person.get(r.id, []) for hits in filtered[k]],
-            blocks,
-        )
-        for r in people
+        r.id: _merge_hits(part((r.id, False)), part((r.id, True)) if len(r.faces) > 1 else None, blocks) for r in people
     }
 
 
 def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks) -> FaceHits:
     """Unfiltered nearest photos (the reverse direction: residents have no birth year to partition by)."""
     if not vectors or blocks.face is None or not blocks.face.size:
-        return _merge_hits([], [], blocks)
+        return FaceHits()
     d, ids = blocks.face.search(np.stack(vectors), FACE_K)
-    return _merge_hits(list(zip(d, ids, strict=True)), [], blocks)
+    return _merge_hits((list(zip(d, ids, strict=True)), []), None, blocks)
 
 
 def _name_hits(names: list[str], blocks: SideBlocks) -> list[np.ndarray]:
@@ -271,7 +326,7 @@ def _name_hits(names: list[str], blocks: SideBlocks) -> list[np.ndarray]:
     return out
 
 
-def _found(parts: list[tuple[str, np.ndarray]], bound: int | None, face: tuple[dict, float]) -> Found:
+def _found(parts: list[tuple[str, np.ndarray]], bound: int | None, faces: FaceHits) -> Found:
     """The first `bound` distinct ids (all without a bound) in the order of the parts (faces first)."""
     every = np.concatenate([a for _, a in parts]) if parts else np.zeros(0, dtype=np.int64)
     _, first = np.unique(every, return_index=True)
@@ -280,7 +335,7 @@ def _found(parts: list[tuple[str, np.ndarray]], bound: int | None, face: tuple[d
     for source, arr in parts:
         by_source[source] = np.union1d(by_source[source], arr) if source in by_source else np.unique(arr)
     hit = bound is not None and len(ordered) > bound
-    return Found((ordered[:bound] if hit else ordered).tolist(), by_source, hit, *face)
+    return Found((ordered[:bound] if hit else ordered).tolist(), by_source, hit, faces)
 
 
 def _birth_window(r: ResidentView) -> tuple[int, int] | None:
@@ -305,8 +360,8 @@ def candidates_for_resident(
 ) -> Found:
     """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds).
     `faces`: the resident's face hits when the batch was searched at once (face_hits)."""
-    face_ids, best, floor = faces if faces is not None else face_hits([r], blocks)[r.id]
-    parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
+    faces = faces if faces is not None else face_hits([r], blocks)[r.id]
+    parts: list[tuple[str, np.ndarray]] = [("face", faces.ids)]
     parts += [("name", a) for a in _name_hits(r.names, blocks)]
     birth_window = _birth_window(r)
     for p in r.places:
@@ -340,13 +395,13 @@ def candidates_for_resident(
                 in_region = pos[(blocks.province_bits[pos] & np.int64(region)) != 0]
                 pos = in_region if len(in_region) else pos
             parts.append(("demographic", blocks.ids[pos]))
-    return _found(parts, bound, (best, floor))
+    return _found(parts, bound, faces)
 
 
 def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Found:
     """Reverse direction: residents in care for one missing-person record."""
-    face_ids, best, floor = _face_hits([v for _, v, _ in m.faces], blocks)
-    parts: list[tuple[str, np.ndarray]] = [("face", face_ids)]
+    faces = _face_hits([v for _, v, _ in m.faces], blocks)
+    parts: list[tuple[str, np.ndarray]] = [("face", faces.ids)]
     parts += [("name", a) for a in _name_hits(m.names, blocks)]
     for p in m.places:
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
@@ -354,4 +409,4 @@ def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Fo
         members = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
         if len(members):
             parts.append(("place", members))
-    return _found(parts, bound, (best, floor))
+    return _found(parts, bound, faces)

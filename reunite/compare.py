@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from reunite.calibration import Calibration, pair_population
+from reunite.calibration import Calibration, combined_population, pair_population
 from reunite.names import (
     FULL_TF_LEVELS,
     NameMatch,
@@ -126,22 +126,34 @@ def photo_ages(r: ResidentView, m: MissingView) -> tuple[list[float | None], lis
 
 
 def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
-    """Best calibrated evidence over every photo pair; each pair's calibration is chosen from the two photos'
-    ages at capture (calibration.pair_population), so two adult photos never get the child-vs-adult curve."""
+    """Calibrated evidence of the photos. Each photo pair's calibration is chosen from the two photos' ages at
+    capture (calibration.pair_population), so two adult photos never get the child-vs-adult curve. With
+    several photos on a side, all of one population, the distance between the two sides' mean encodings on
+    its own fitted curve (calibration.combined_population): stronger than the best pair for the same person
+    and weaker for strangers (benchmarks/bench_multiphoto.py). Otherwise the best calibrated pair."""
     if not r.faces or not m.faces:
         return Level("face", "none", "no photo on one side")
     rv = np.stack([v for _, v, _ in r.faces])
+    mv = np.stack([v for _, v, _ in m.faces])
     r_ages, m_ages = photo_ages(r, m)
-    best: tuple[float, float, float | None] | None = None
-    for (_, vec, _), m_age in zip(m.faces, m_ages, strict=True):
-        dists = np.linalg.norm(rv - vec, axis=1)
-        for d, r_age in zip(dists.tolist(), r_ages, strict=True):
-            pop = pair_population(r_age, m_age)
-            llr = cal.llr(d, pop)
-            if best is None or llr > best[0]:
-                gap = abs(r_age - m_age) if pop == "age_gap" else None
-                best = (llr, d, gap)
-    llr, d, gap = best
+    dists = np.linalg.norm(rv[:, None, :] - mv[None, :, :], axis=2)
+    pops = [[pair_population(ra, ma) for ma in m_ages] for ra in r_ages]
+    kinds = {p for row in pops for p in row}
+    combined = combined_population(len(rv), len(mv), next(iter(kinds))) if len(kinds) == 1 else None
+    pairs = dists.size
+    if combined is not None and combined in cal.populations:
+        d = float(np.linalg.norm(rv.mean(axis=0) - mv.mean(axis=0)))
+        llr = cal.llr(d, combined)
+        detail = f"distance {d:.3f} between the mean encodings of {len(rv)} and {len(mv)} photo(s)"
+        detail += f" (closest pair {float(dists.min()):.3f})"
+    else:
+        llrs = np.array([[cal.llr(float(dists[i, j]), pops[i][j]) for j in range(len(mv))] for i in range(len(rv))])
+        i, j = np.unravel_index(int(np.argmax(llrs)), llrs.shape)
+        llr, d = float(llrs[i, j]), float(dists[i, j])
+        gap = abs(r_ages[i] - m_ages[j]) if pops[i][j] == "age_gap" else None
+        detail = f"distance {d:.3f}, {pairs} photo pair(s)" + (
+            f", age gap {round(gap)} years" if gap is not None else ""
+        )
     level = (
         "strong"
         if llr >= 8
@@ -153,9 +165,7 @@ def compare_face(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
         if llr > -5
         else "strongly_against"
     )
-    gap_txt = f", age gap {round(gap)} years" if gap is not None else ""
-    pairs = len(r.faces) * len(m.faces)
-    return Level("face", level, f"distance {d:.3f}, {pairs} photo pair(s){gap_txt}", llr)
+    return Level("face", level, detail, llr)
 
 
 def compare_name(r: ResidentView, m: MissingView) -> Level:

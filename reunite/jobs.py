@@ -370,10 +370,10 @@ class BatchContext:
             self.cal,
             self.spec.top_k,
             self.spec.min_weight,
-            f.face_best,
-            f.face_floor,
+            f.faces,
             lambda ids: load_missing(self.store, ids, self.spec.key),
             self.spec.bound,
+            self.blocks["resident"].face_stats,
         )
 
     def score(self, direction: str, batch: list[int]) -> BatchOut:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from reunite.calibration import POPULATIONS, Calibration
+from reunite.candidates import FaceHits
 from reunite.columnar import RULE_SET_OF, RULE_SETS, TERM_LEVELS, MissingTable, is_nickname, syllable_readings
 from reunite.compare import agreed_name, compare_face
 from reunite.names import FULL_TF_LEVELS, NameFrequencies, full_name_key, group_from_accent, match_records
@@ -151,6 +152,35 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
     return np.where(table.has_names[pos], bound, 0.0)
 
 
+def _closest(ids: np.ndarray, best: dict[int, float], floor: float) -> np.ndarray:
+    """The closest each candidate's photos can be: as found, or at least the floor where not returned (a
+    floor of 0 is unknown: the search returned everything, so what it found is exact)."""
+    found = np.array([best.get(int(i), np.nan) for i in ids.tolist()], dtype=np.float64)
+    if floor:
+        return np.where(np.isnan(found), floor, np.minimum(found, floor))
+    return np.where(np.isnan(found), 0.0, found)
+
+
+def face_bounds(
+    n_photos: int, ids: np.ndarray, faces: FaceHits, stats: tuple[np.ndarray, np.ndarray] | None, cal: Calibration
+) -> np.ndarray:
+    """Per candidate with a photo, the most face evidence compare.compare_face can give it: any population's
+    curve at the closest its photo pairs can be and, where either side has several photos, the mean-encoding
+    curve at the closest the two means can be. That is the distance from the resident's mean to the record's
+    photo nearest the record's mean (as found, or the floor), less the record's spread (triangle inequality);
+    without the records' photo counts every record may have several photos at any spread."""
+    ub = np.maximum.reduce([cal.llrs(_closest(ids, faces.best, faces.floor), p) for p in POPULATIONS])
+    count, spread = stats if stats is not None else (np.full(len(ids), 2), np.full(len(ids), np.inf))
+    near = np.maximum(_closest(ids, faces.mean_best, faces.mean_floor) - spread, 0.0)
+    several = np.maximum(count, n_photos) >= 2
+    for base in ("east_asian", "other"):
+        for total, pop in ((count + n_photos == 3, f"{base}_mean3"), (count + n_photos >= 4, f"{base}_mean4")):
+            use = several & total
+            if pop in cal.populations and use.any():
+                ub[use] = np.maximum(ub[use], cal.llrs(near[use], pop))
+    return ub
+
+
 @dataclass
 class Ranked:
     """Exact weights of the candidates that could be in the top k, and what the candidate bound did."""
@@ -168,10 +198,10 @@ def rank_candidates(
     cal: Calibration,
     top_k: int,
     min_weight: float | None,
-    face_best: dict[int, float],
-    face_floor: float,
+    faces: FaceHits,
     load_views: Callable[[list[int]], dict[int, MissingView]],
     bound: int | None = None,
+    face_stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> Ranked:
     """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown
     first when they hit); the others are left out because their upper bound is below the k-th exact weight.
@@ -188,17 +218,11 @@ def rank_candidates(
     for t, arr in lv.items():
         partial += weights.term[t][arr]
     name_ub = name_bounds(r, pos, table, weights)
-    # the face bound: the best calibrated evidence at the closest distance the photo can be; every photo
-    # that is not among the resident's nearest is at least face_floor away
     both_faces = table.has_face[pos] & bool(r.faces)
     face_ub = np.zeros(len(ids))
     if both_faces.any():
-        face_ub[both_faces] = max(cal.llr(face_floor, p) for p in POPULATIONS)
-        near = np.flatnonzero(both_faces & np.isin(ids, np.fromiter(face_best, dtype=np.int64)))
-        for k in near:
-            # a photo pair the search did not return is still at least face_floor apart
-            closest = min(face_best[int(ids[k])], face_floor) if face_floor else face_best[int(ids[k])]
-            face_ub[k] = max(cal.llr(closest, p) for p in POPULATIONS)
+        stats = face_stats(ids[both_faces]) if face_stats is not None else None
+        face_ub[both_faces] = face_bounds(len(r.faces), ids[both_faces], faces, stats, cal)
     ub = partial + name_ub + face_ub
     order = np.argsort(-ub, kind="stable")
     is_registry = table.registry[pos]

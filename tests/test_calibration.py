@@ -66,8 +66,14 @@ def test_population_for(east_asian, gap, population):
 
 def test_shipped_calibration_rejects_the_bare_06_tolerance_for_east_asian_faces():
     cal = default_calibration()
-    assert set(cal.populations) == {"east_asian", "other", "age_gap"}
+    means = {f"{b}_{n}" for b in ("east_asian", "other") for n in ("mean3", "mean4")}
+    assert set(cal.populations) == {"east_asian", "other", "age_gap"} | means
     ea = cal.populations["east_asian"]
+    # means of several photos lie closer, for strangers too (so they need a curve of their own), and the
+    # more photos, the closer
+    three, four = cal.populations["east_asian_mean3"], cal.populations["east_asian_mean4"]
+    assert four["threshold_at_fmr_0.001"] < three["threshold_at_fmr_0.001"] < ea["threshold_at_fmr_0.001"]
+    assert four["tmr_at_fmr_0.001"] > three["tmr_at_fmr_0.001"] > ea["tmr_at_fmr_0.001"]
     assert ea["fmr_at_0.6"] > 0.2  # the measured reason: about a quarter of impostors fall under 0.6
     assert cal.llr(0.6, "east_asian") < -3  # so 0.6 is evidence against, not a match
     assert cal.llr(0.35, "east_asian") > 5
@@ -94,6 +100,31 @@ def test_pair_populations():
     assert len(d["east_asian"][0]) == 1 and len(d["age_gap"][0]) == 1
     assert set(np.round(d["east_asian"][1] ** 2 / 128).astype(int)) == {1, 4}  # a1-b1, a2-b1
     assert len(d["age_gap"][1]) > 0
+
+
+def test_mean_distances_split_identities_and_pair_strangers():
+    """Genuine: disjoint photo groups of one identity at one age; impostor: groups of two identities; a
+    child's photos are never averaged with the adult's."""
+    from pathlib import Path
+
+    from reunite.calibration import LabelledPhoto, combined_population, mean_distances
+
+    photos = [LabelledPhoto("a", Path(f"a{i}"), True, None) for i in range(4)]
+    photos += [LabelledPhoto("b", Path(f"b{i}"), True, None) for i in range(3)]
+    photos += [LabelledPhoto("c", Path("c1"), True, "young"), LabelledPhoto("c", Path("c2"), True, "adult")]
+    enc = {f"a{i}": np.full(128, 0.0, np.float32) for i in range(4)}
+    enc |= {f"b{i}": np.full(128, 1.0, np.float32) for i in range(3)}
+    enc |= {"c1": np.full(128, 5.0, np.float32), "c2": np.full(128, 9.0, np.float32)}
+    d = mean_distances(photos, enc, max_impostors=2000)
+    for pop in ("east_asian_mean3", "east_asian_mean4"):
+        genuine, impostor = d[pop]
+        assert len(genuine) > 0 and np.allclose(genuine, 0.0)  # c's two ages never form a genuine group
+        assert len(impostor) > 0 and (impostor > 0).all()
+    # 6 splits per identity and size: a (4 photos) 2+1, 2+2 and 3+1; b (3 photos) 2+1 only
+    assert len(d["east_asian_mean3"][0]) == 12 and len(d["east_asian_mean4"][0]) == 12
+    assert combined_population(1, 1, "east_asian") is None
+    assert combined_population(2, 1, "east_asian") == combined_population(1, 2, "east_asian") == "east_asian_mean3"
+    assert combined_population(2, 2, "other") == combined_population(1, 3, "other") == "other_mean4"
 
 
 def test_calibrate_faces_command(runner, faces_dir, tmp_path):

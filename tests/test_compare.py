@@ -305,3 +305,26 @@ def test_probability_is_never_shown_as_certain(p, text):
     from reunite.scoring import format_probability
 
     assert format_probability(p) == text
+
+
+def test_several_photos_compare_by_their_mean_encodings():
+    """Two intake photos against a record photo: the distance of the means, on the 2+1 curve; a child photo
+    among them: the best pair, each on its own curve."""
+    from reunite.calibration import combined_population
+
+    cal = default_calibration()
+    rng = np.random.default_rng(3)
+    v = rng.normal(0, 0.08, 128).astype(np.float32)
+    a, b = v + rng.normal(0, 0.03, 128).astype(np.float32), v + rng.normal(0, 0.03, 128).astype(np.float32)
+    w = v + rng.normal(0, 0.03, 128).astype(np.float32)
+    r = res(age_min=40, age_max=44, found_date="2024-05-01", faces=[(1, a, 2024), (2, b, 2024)])
+    m = mis(birth_year=1982, faces=[(9, w, 2020)])
+    face = compare_face(r, m, cal)
+    d = float(np.linalg.norm((a + b) / 2 - w))
+    assert combined_population(2, 1, "east_asian") == "east_asian_mean3"
+    assert face.llr == pytest.approx(cal.llr(d, "east_asian_mean3")) and "mean encodings of 2 and 1" in face.detail
+    child = mis(birth_year=1982, faces=[(9, w, 2020), (10, w, 1988)])  # a photo at 6
+    pairs = compare_face(r, child, cal)
+    best = max(cal.llr(float(np.linalg.norm(x - w)), "east_asian") for x in (a, b))
+    gap = max(cal.llr(float(np.linalg.norm(x - w)), "age_gap") for x in (a, b))
+    assert pairs.llr == pytest.approx(max(best, gap)) and "photo pair(s)" in pairs.detail

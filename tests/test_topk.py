@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reunite.calibration import workspace_calibration
+from reunite.candidates import FaceHits
 from reunite.columnar import TERM_LEVELS, MissingTable, syllable_readings
-from reunite.compare import comparison_vector
+from reunite.compare import compare_face, comparison_vector
 from reunite.ingest import ingest_file
 from reunite.jobs import current_params, run_match
 from reunite.names import NameFrequencies
@@ -99,7 +101,7 @@ def test_fast_weights_equal_score(sampled):
     res, mis = _all_pairs(sampled)
     table, params, freqs, cal, weights = _scoring(sampled)
     for r in list(res.values())[::5]:
-        ranked = rank_candidates(r, sorted(mis), table, weights, cal, 10**6, None, {}, 0.0, lambda ids: {})
+        ranked = rank_candidates(r, sorted(mis), table, weights, cal, 10**6, None, FaceHits(), lambda ids: {})
         for mid, w in ranked.weights.items():
             m = mis[mid]
             ref = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs).weight
@@ -153,8 +155,8 @@ def test_the_bound_keeps_the_highest_upper_bounds_and_says_when_it_mattered(samp
 
     harmless = limited = 0
     for r in res.values():
-        full = rank_candidates(r, ids, table, weights, cal, 5, None, {}, 0.0, lambda i: {})
-        cut = rank_candidates(r, ids, table, weights, cal, 5, None, {}, 0.0, lambda i: {}, bound=12)
+        full = rank_candidates(r, ids, table, weights, cal, 5, None, FaceHits(), lambda i: {})
+        cut = rank_candidates(r, ids, table, weights, cal, 5, None, FaceHits(), lambda i: {}, bound=12)
         pos = table.positions(ids)
         plain = int((~table.registry[pos] & (table.from_resident[pos] != r.id)).sum())
         assert cut.cut == max(0, plain - 12)  # registry entries are never cut
@@ -164,3 +166,64 @@ def test_the_bound_keeps_the_highest_upper_bounds_and_says_when_it_mattered(samp
         else:
             limited += 1
     assert harmless > 10  # the bound bit and provably changed nothing
+
+
+@pytest.mark.parametrize("n_resident", [1, 2, 3])
+def test_face_bound_is_never_below_the_face_evidence(n_resident):
+    """Reference test of the pruned search's face bound: records with one to three photos, the resident with
+    one to three; the nearest photos of each query found by brute force and cut at FACE_K as the search cuts
+    them; every record's evidence (compare_face: best pair or mean encodings) is within its bound."""
+    from reunite.candidates import FACE_K, FaceHits, photo_spread
+    from reunite.topk import face_bounds
+    from reunite.views import MissingView, ResidentView
+
+    cal = workspace_calibration(None)
+    rng = np.random.default_rng(n_resident)
+    person = rng.normal(0, 0.08, 128)
+    n = 300
+    counts = rng.integers(1, 4, n)
+    # a third are the person (photos noisier than their mean), the rest strangers: the mean of several
+    # photos is then closer than any pair, which is what the bound must allow for
+    centres = person + rng.normal(0, 0.05, (n, 128)) * (np.arange(n) % 3 > 0)[:, None]
+    owner = np.repeat(np.arange(n), counts)
+    vectors = (centres[owner] + rng.normal(0, 0.036, (len(owner), 128))).astype(np.float32)
+    queries = (person + rng.normal(0, 0.036, (n_resident, 128))).astype(np.float32)
+    r = ResidentView(
+        1, "R", "s", None, None, None, None, None, None, None, faces=[(i, q, None) for i, q in enumerate(queries)]
+    )
+
+    def nearest(q):
+        d = np.linalg.norm(vectors - q, axis=1)
+        top = np.argsort(d)[:FACE_K]
+        best: dict[int, float] = {}
+        for k in top:
+            best[int(owner[k])] = min(float(d[k]), best.get(int(owner[k]), 9.0))
+        return best, float(d[top[-1]])
+
+    hits = [nearest(q) for q in queries]
+    best = {o: min(h[0].get(o, 9.0) for h in hits) for o in set().union(*(h[0] for h in hits))}
+    floor = min(h[1] for h in hits)
+    mean_best, mean_floor = nearest(queries.mean(axis=0)) if n_resident > 1 else (best, floor)
+    count, spread = photo_spread(n, owner, vectors)
+    ids = np.arange(n)
+    bounds = face_bounds(n_resident, ids, FaceHits(ids, best, floor, mean_best, mean_floor), (count, spread), cal)
+    several = 0
+    for i in range(n):
+        m = MissingView(
+            i,
+            f"M{i}",
+            "s",
+            "missing",
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            faces=[(k, vectors[k], None) for k in np.flatnonzero(owner == i)],
+        )
+        face = compare_face(r, m, cal)
+        assert face.llr <= bounds[i] + 1e-9, (i, face.detail, bounds[i])
+        pair = max(cal.llr(float(np.linalg.norm(q - v)), "east_asian") for q in queries for _, v, _ in m.faces)
+        several += "mean encodings" in face.detail and face.llr > pair + 1
+    assert several > 10  # the mean encodings said more than the best pair: the case the bound must cover
