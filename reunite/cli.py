@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from rich.table import Table
 from reunite import __version__
 from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError
 from reunite.workspace import Workspace, find_workspace, init_workspace
+
+if TYPE_CHECKING:
+    from reunite.store import Store
 
 app = typer.Typer(
     name="reunite",
@@ -46,9 +49,22 @@ class Ctx:
     def workspace(self) -> Workspace:
         return find_workspace(self.home)
 
-    def say(self, *args: Any) -> None:
+    def store(self) -> Store:
+        """The workspace's store, with a purge that an interruption left unfinished finished first (its
+        records are already gone from the database; this removes its files and index vectors)."""
+        from reunite.purge import finish_pending
+        from reunite.store import Store
+
+        store = Store.open(self.workspace())
+        try:
+            finish_pending(store)
+        except ReuniteError as exc:
+            self.err.print(f"warning: an earlier purge is not finished yet: {exc}", markup=False, highlight=False)
+        return store
+
+    def say(self, *args: Any, **kwargs: Any) -> None:
         if not self.quiet:
-            self.console.print(*args)
+            self.console.print(*args, **kwargs)
 
 
 HOME_HELP = "Workspace directory (default: $REUNITE_HOME, else the current directory or the nearest parent with one)."
@@ -129,10 +145,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Counts of residents, missing records, photos (encoded / pending / failed), index and last job."""
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             st = store.status()
         if as_json:
             typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
@@ -212,7 +227,6 @@ def ingest(
 ) -> None:
     """Ingest records; bad rows go to a rejects CSV (exit 3), an unreadable file stores nothing (exit 2)."""
     from reunite.ingest import KINDS, ingest_file
-    from reunite.store import Store
 
     if kind not in (*KINDS, "pfif", "templates"):
         raise typer.BadParameter(f"must be one of {', '.join(KINDS)}, pfif, templates", param_hint="KIND")
@@ -223,7 +237,7 @@ def ingest(
         if kind == "templates":
             from reunite.templates import ingest_templates
 
-            with Store.open(c.workspace()) as store:
+            with c.store() as store:
                 res = ingest_templates(store, file, source=source, side=side, rejects_path=rejects, actor=c.by)
             s = res.summary()
             c.say(
@@ -238,13 +252,13 @@ def ingest(
         if kind == "pfif":
             from reunite.pfif import import_pfif
 
-            with Store.open(c.workspace()) as store:
+            with c.store() as store:
                 res = import_pfif(store, file, source=source if source != "local" else "pfif", actor=c.by)
             c.say(f"PFIF persons from {file}: new {res['new']}, updated {res['updated']}, unchanged {res['unchanged']}")
             for p in res["problems"]:
                 c.err.print(f"  {p}", highlight=False)
             return EXIT_REJECTS if res["problems"] else 0
-        with Store.open(c.workspace()) as store, progress_bar(c, f"ingest {file.name}") as update:
+        with c.store() as store, progress_bar(c, f"ingest {file.name}") as update:
             result = ingest_file(
                 store,
                 kind,
@@ -289,7 +303,6 @@ def index(
     names and places for matching."""
     from reunite.faces import EncodeSettings, encode_pending
     from reunite.index import IndexParams, build_indexes
-    from reunite.store import Store
     from reunite.textkeys import compute_name_keys, compute_place_keys
 
     if model not in ("hog", "cnn"):
@@ -297,7 +310,7 @@ def index(
 
     def go(c: Ctx) -> None:
         settings = EncodeSettings(model=model, jitters=jitters)
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             with progress_bar(c, "encode faces") as update:
                 enc = encode_pending(store, settings, workers=workers, full=full, on_progress=update)
             c.say(
@@ -439,10 +452,9 @@ def match(
 ) -> None:
     """Run a match job: candidates, comparison, Fellegi-Sunter scores; stores ranked, explained lists."""
     from reunite.jobs import resolve_ids, run_match
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rids, mids = resolve_ids(store, resident or [], missing or [])
             mode = "new" if new else "all" if all_ or not (rids or mids) else "ids"
             with progress_bar(c, "match") as update:
@@ -481,10 +493,9 @@ def candidates(
     """List a job's ranked candidates with weight, probability and the evidence that drove them."""
     from reunite.jobs import list_candidates, resolve_ids
     from reunite.scoring import format_probability, strongest_terms
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rids, mids = resolve_ids(store, resident or [], missing or [])
             rows = list_candidates(store, job, rids, mids, include_rejected)
         if as_json:
@@ -515,10 +526,9 @@ def explain(
     """The waterfall of one pair: each term, its level, m and u, its weight and the running total."""
     from reunite.jobs import explain_pair, resolve_ids
     from reunite.scoring import UNCALIBRATED, format_probability
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rids, mids = resolve_ids(store, [resident], [missing])
             s, params = explain_pair(store, rids[0], mids[0])
         t = Table(show_header=True, header_style="bold")
@@ -556,10 +566,9 @@ def params(
 ) -> None:
     """Show the scoring parameters: m, u and weight of every level of every term, and the prior."""
     from reunite.jobs import current_params, estimate_params
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             p = estimate_params(store) if reestimate else current_params(store)
         if as_json:
             typer.echo(json.dumps(p.to_json(), ensure_ascii=False, indent=1))
@@ -592,13 +601,12 @@ def review(
 ) -> None:
     """Record a decision on a pair (append-only). A rejected pair is hidden from later candidate lists."""
     from reunite.jobs import record_decision, resolve_ids
-    from reunite.store import Store
 
     if decision not in ("rejected", "referred", "confirmed", "reunited"):
         raise typer.BadParameter("one of rejected, referred, confirmed, reunited", param_hint="--decision")
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rids, mids = resolve_ids(store, [resident], [missing])
             record_decision(store, rids[0], mids[0], decision, note, c.by)
         c.say(f"{resident} ~ {missing}: {decision} recorded")
@@ -694,7 +702,6 @@ def export(
     """Export candidates for police verification: redacted by default, 0600, with a manifest and an audit row."""
     from reunite.exports import export as do_export
     from reunite.jobs import resolve_ids
-    from reunite.store import Store
 
     if lang not in ("zh", "en"):
         raise typer.BadParameter("zh or en", param_hint="--lang")
@@ -703,11 +710,11 @@ def export(
         if fmt == "templates":
             from reunite.templates import export_templates
 
-            with Store.open(c.workspace()) as store:
+            with c.store() as store:
                 m = export_templates(store, out, side=side, by=c.by)
             c.say(f"{m['rows']} face template(s) of {len(m['records'])} record(s) written to {out}")
             return
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rids, _ = resolve_ids(store, resident or [], [])
             m = do_export(
                 store,
@@ -743,10 +750,9 @@ def audit(
 ) -> None:
     """The append-only audit trail: ingests, index builds, matches, exports, reviews."""
     from reunite.exports import audit_rows
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rows = audit_rows(store, since)
         if as_json:
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
@@ -760,30 +766,60 @@ def audit(
 @app.command()
 def purge(
     ctx: typer.Context,
-    resident: Annotated[str | None, typer.Option(help="Resident id to purge.")] = None,
-    missing: Annotated[str | None, typer.Option(help="Missing-person id to purge.")] = None,
+    resident: Annotated[str | None, typer.Option(help="Resident id to purge (source:id where ids repeat).")] = None,
+    missing: Annotated[
+        str | None, typer.Option(help="Missing-person id to purge (source:id where ids repeat).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="The record's source, where its id exists in several.")] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit stub).")] = "",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; change nothing.")] = False,
     home: Home = None,
 ) -> None:
-    """Remove a person's data (photos, encodings, index entries, names, candidates) and keep an audit stub."""
+    """Remove a person's data (photos, encodings, index entries, names, candidates, the files naming them) and
+    keep an audit stub."""
+    from reunite.errors import NotFoundError
     from reunite.jobs import resolve_ids
     from reunite.purge import purge as do_purge
-    from reunite.store import Store
 
     if not resident and not missing:
         raise typer.BadParameter("name --resident or --missing")
 
+    def one(store, ext: str | None, table: str) -> int | None:
+        if not ext:
+            return None
+        name = f"{source}:{ext}" if source and ":" not in ext else ext
+        rids, mids = resolve_ids(store, [name], []) if table == "residents" else resolve_ids(store, [], [name])
+        ids = rids or mids
+        if len(ids) > 1:
+            sources = [
+                r[0]
+                for r in store.conn.execute(f"SELECT source FROM {table} WHERE id IN ({','.join('?' * len(ids))})", ids)
+            ]
+            raise NotFoundError(
+                f"{ext!r} exists in {len(ids)} sources ({', '.join(sorted(sources))}): name one with --source"
+            )
+        return ids[0]
+
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
-            rids, mids = resolve_ids(store, [resident] if resident else [], [missing] if missing else [])
+        with c.store() as store:
             res = do_purge(
                 store,
-                resident_id=rids[0] if rids else None,
-                missing_id=mids[0] if mids else None,
+                resident_id=one(store, resident, "residents"),
+                missing_id=one(store, missing, "missing_persons"),
                 reason=reason,
                 by=c.by,
+                dry_run=dry_run,
             )
-        c.say(f"purged {', '.join(res['records'])}: {res['photos']} photo(s), {len(res['files_removed'])} file(s)")
+        files = res["files"]
+        if dry_run:
+            c.say(f"would purge {', '.join(res['records'])}: {res['photos']} photo(s)", markup=False)
+            for name, how in files.items():
+                c.say(f"  would {how} exports/{name}", markup=False)
+            return
+        c.say(
+            f"purged {', '.join(res['records'])}: {res['photos']} photo(s), {len(files)} file(s) rewritten or removed",
+            markup=False,
+        )
 
     run(ctx, go, home)
 
@@ -798,10 +834,9 @@ def report(
 ) -> None:
     """The station's figures by month: received, referred, confirmed, reunited, days to reunion, found by."""
     from reunite.report import station_report
-    from reunite.store import Store
 
     def go(c: Ctx) -> None:
-        with Store.open(c.workspace()) as store:
+        with c.store() as store:
             rep = station_report(store, date_from, date_to)
         if as_json:
             typer.echo(json.dumps(rep, ensure_ascii=False, indent=1))

@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
-import os
 from datetime import date
 from pathlib import Path
 
 from reunite.errors import ReuniteError
+from reunite.files import record_label, replacing, write_manifest
 from reunite.jobs import list_candidates
 from reunite.photos import sha256_file
 from reunite.safecsv import write_csv
@@ -174,6 +173,7 @@ def candidate_rows(
                 "_resident_photo": _first_photo(store, "resident_id", res["id"]),
                 "_missing_photo": _first_photo(store, "missing_id", mis["id"]),
                 "_missing_source": mis["source"],
+                "_resident_source": res["source"],
             }
         )
     return (rows[0]["job"] if rows else job), out
@@ -208,34 +208,37 @@ def export(
             row[key] = SEX_WORDS[lang].get(row[key], row[key])
     header = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "pfif":
-        from reunite.pfif import export_pfif
+    records = sorted(
+        {record_label("residents", r["_resident_source"], r["resident_id"]) for r in rows}
+        | {record_label("missing_persons", r["_missing_source"], r["missing_id"]) for r in rows}
+    )
+    with replacing(out) as tmp:
+        if fmt == "pfif":
+            from reunite.pfif import export_pfif
 
-        export_pfif(store, out, PFIF_DOMAIN, job_id, rows, redact)
-    elif fmt == "xlsx":
-        _write_xlsx(store, out, header, rows, lang, sheet_per_resident)
-    else:
-        WRITERS[fmt](store, out, header, rows, lang)
-    os.chmod(out, 0o600)
-    manifest = {
-        "file": out.name,
-        "sha256": sha256_file(out),
-        "format": fmt,
-        "job": job_id,
-        "rows": len(rows),
-        "redacted": redact,
-        "reason": reason,
-        "lang": lang,
-        "created_at": now_iso(),
-        "by": by or current_actor(),
-    }
-    side = out.with_name(out.name + ".manifest.json")
-    fd = os.open(side, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, ensure_ascii=False, indent=1)
-    with store.transaction():
-        store.audit("export" if redact else "export_unredacted", subject=str(out), actor=by, detail=manifest)
+            export_pfif(store, tmp, PFIF_DOMAIN, job_id, rows, redact)
+        elif fmt == "xlsx":
+            _write_xlsx(store, tmp, header, rows, lang, sheet_per_resident)
+        else:
+            WRITERS[fmt](store, tmp, header, rows, lang)
+        manifest = {
+            "file": out.name,
+            "sha256": sha256_file(tmp),
+            "format": fmt,
+            "job": job_id,
+            "rows": len(rows),
+            "redacted": redact,
+            "reason": reason,
+            "lang": lang,
+            "created_at": now_iso(),
+            "by": by or current_actor(),
+            "records": records,
+        }
+        # audited before the file appears: a read-only database leaves no unaudited file behind
+        with store.transaction():
+            action = "export" if redact else "export_unredacted"
+            store.audit(action, subject=str(out), actor=by, detail={**manifest, "records": len(records)})
+    write_manifest(out, manifest)
     return manifest
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from reunite.faces import EncodeSettings, encode_pending
+from reunite.files import record_label, replacing, write_manifest
 from reunite.index import build_indexes
 from reunite.jobs import ALERT_WEIGHT, list_candidates, run_match
 from reunite.locks import RunLock
@@ -91,46 +92,53 @@ def run_nightly(
             }
 
         def alert_stage() -> dict:
-            rows = [r for r in list_candidates(store, job["id"]) if r["weight"] >= alert_weight]
+            """New candidates above the alert weight to a file, then recorded as alerted with the audit row,
+            in that order: an alerts file that cannot be written leaves them new for the next run, and a
+            commit that fails leaves no file."""
+            # this job's candidates above the weight and any an earlier run found but could not deliver
+            undelivered = [
+                j
+                for (j,) in store.conn.execute(
+                    "SELECT DISTINCT c.job_id FROM candidates c JOIN jobs j ON j.id = c.job_id AND j.status = 'done'"
+                    " WHERE c.weight >= ? AND NOT EXISTS (SELECT 1 FROM alerts a"
+                    " WHERE a.resident_id = c.resident_id AND a.missing_id = c.missing_id) ORDER BY c.job_id",
+                    (alert_weight,),
+                )
+            ]
+            latest: dict[tuple[int, int], dict] = {}
+            for j in sorted({*undelivered, job["id"]}):
+                for r in list_candidates(store, j):
+                    if r["weight"] >= alert_weight:
+                        rid = store.resident_id(r["resident"]["source"], r["resident"]["id"])
+                        mid = store.missing_id(r["missing"]["source"], r["missing"]["id"])
+                        latest[(rid, mid)] = r
             fresh = []
-            with store.transaction():
-                for r in rows:
-                    rid = store.resident_id(r["resident"]["source"], r["resident"]["id"])
-                    mid = store.missing_id(r["missing"]["source"], r["missing"]["id"])
-                    cur = store.conn.execute(
-                        "INSERT OR IGNORE INTO alerts (resident_id, missing_id, job_id, weight, at)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (rid, mid, job["id"], r["weight"], now_iso()),
-                    )
-                    if cur.rowcount:
-                        fresh.append(r)
+            for (rid, mid), r in latest.items():
+                seen = store.conn.execute(
+                    "SELECT 1 FROM alerts WHERE resident_id = ? AND missing_id = ?", (rid, mid)
+                ).fetchone()
+                if seen is None:
+                    fresh.append((rid, mid, r))
             if fresh:
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
                 path = ws.exports / f"alerts-{stamp}-job{job['id']}.csv"
-                write_csv(
-                    path,
-                    ALERT_HEADER,
-                    (
-                        (
-                            job["id"],
-                            r["resident"]["source"],
-                            r["resident"]["id"],
-                            r["missing"]["source"],
-                            r["missing"]["id"],
-                            r["kind"],
-                            r["weight"],
-                            None if r["probability"] is None else round(r["probability"], 4),
-                            "; ".join(
-                                f"{t['term']} {t['level']} {t['weight']:+.1f}"
-                                for t in r["terms"]
-                                if t["term"] != "prior" and t["weight"]
-                            ),
+                with replacing(path) as tmp:
+                    write_csv(tmp, ALERT_HEADER, (_alert_row(job["id"], r) for _, _, r in fresh))
+                    with store.transaction():
+                        store.conn.executemany(
+                            "INSERT OR IGNORE INTO alerts (resident_id, missing_id, job_id, weight, exported_to, at)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            [(rid, mid, job["id"], r["weight"], path.name, now_iso()) for rid, mid, r in fresh],
                         )
-                        for r in fresh
-                    ),
+                        store.audit("export", subject=path.name, detail={"rows": len(fresh), "kind": "nightly alerts"})
+                labels = {record_label("residents", r["resident"]["source"], r["resident"]["id"]) for *_, r in fresh}
+                labels |= {
+                    record_label("missing_persons", r["missing"]["source"], r["missing"]["id"]) for *_, r in fresh
+                }
+                write_manifest(
+                    path, {"file": path.name, "format": "alerts", "rows": len(fresh), "records": sorted(labels)}
                 )
                 result.alerts_path = str(path)
-                store.audit("export", subject=path.name, detail={"rows": len(fresh), "kind": "nightly alerts"})
             result.alerts = len(fresh)
             return {"alerts": len(fresh), "file": result.alerts_path}
 
@@ -138,3 +146,21 @@ def run_nightly(
             if not stage(name, fn):
                 break
     return result
+
+
+def _alert_row(job_id: int, r: dict) -> tuple:
+    terms = "; ".join(
+        f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in r["terms"] if t["term"] != "prior" and t["weight"]
+    )
+    probability = None if r["probability"] is None else round(r["probability"], 4)
+    return (
+        job_id,
+        r["resident"]["source"],
+        r["resident"]["id"],
+        r["missing"]["source"],
+        r["missing"]["id"],
+        r["kind"],
+        r["weight"],
+        probability,
+        terms,
+    )

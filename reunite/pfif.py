@@ -37,10 +37,11 @@ def export_pfif(store: Store, out: Path, domain: str, job: int | None, rows: lis
     root = Element(_q("pfif"))
     stamp = now_iso().replace(".000", "")[:19] + "Z"
     n = 0
-    missing_ids = {r["missing_id"] for r in rows}
+    # only the records the selected candidates name: a selection of none writes none (not every record)
+    wanted = {(r["_missing_source"], r["missing_id"]) for r in rows}
     residents: dict[str, Element] = {}
     for m in store.conn.execute("SELECT * FROM missing_persons ORDER BY id"):
-        if rows and m["external_id"] not in missing_ids:
+        if (m["source"], m["external_id"]) not in wanted:
             continue
         names = store.names_of(missing_id=m["id"])
         p = SubElement(root, _q("person"))
@@ -71,7 +72,9 @@ def export_pfif(store: Store, out: Path, domain: str, job: int | None, rows: lis
             _add(p, "author_phone", m["contact_phone"])
         n += 1
     for r in rows:
-        res = store.conn.execute("SELECT * FROM residents WHERE external_id = ?", (r["resident_id"],)).fetchone()
+        res = store.conn.execute(
+            "SELECT * FROM residents WHERE source = ? AND external_id = ?", (r["_resident_source"], r["resident_id"])
+        ).fetchone()
         pid = f"{domain}/resident.{res['source']}.{res['external_id']}"
         p = residents.get(pid)
         if p is None:

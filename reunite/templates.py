@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from reunite.errors import InputFileError, ReuniteError
+from reunite.files import record_label, replacing, write_manifest
 from reunite.ingest import Reject, write_rejects
 from reunite.photos import sha256_file
 from reunite.store import Store, current_actor, now_iso
@@ -214,10 +215,8 @@ def export_templates(
         (key,),
     ).fetchall()
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
+    with replacing(out) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for r in rows:
                 vec = np.frombuffer(r["encoding"], dtype="<f4")
@@ -228,29 +227,18 @@ def export_templates(
                 numbers = ", ".join(np.format_float_positional(x, unique=True, trim="-") for x in vec)
                 fh.write(json.dumps(obj, ensure_ascii=False).replace('"encoding": null', f'"encoding": [{numbers}]'))
                 fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
         manifest = {
             "file": out.name,
             "sha256": sha256_file(tmp),
             "format": "templates",
             "side": side,
             "rows": len(rows),
-            "records": sorted({f"{r['source']}/{r['external_id']}" for r in rows}),
+            "records": sorted({record_label(table, r["source"], r["external_id"]) for r in rows}),
             "settings": key,
             "created_at": now_iso(),
             "by": by or current_actor(),
         }
         with store.transaction():
             store.audit("export_templates", subject=str(out), actor=by, detail={**manifest, "records": None})
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    side_file = out.with_name(out.name + ".manifest.json")
-    mtmp = side_file.with_name(f".{side_file.name}.tmp-{os.getpid()}")
-    mfd = os.open(mtmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(mfd, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, ensure_ascii=False, indent=1)
-    os.replace(mtmp, side_file)
+    write_manifest(out, manifest)
     return manifest

@@ -196,3 +196,30 @@ def test_station_report(job_store, runner):
     assert rep["totals"]["referred"] == rep["totals"]["reunited"] == rep["totals"]["escorted_home"] == 1
     assert rep["reunions_found_by"] in ({"name": 1}, {"several": 1}, {"place": 1})
     assert station_report(job_store, "1990-01-01", "1990-12-31")["totals"]["reunited"] == 0
+
+
+def test_an_export_is_whole_or_absent_and_audited_first(job_store, tmp_path, monkeypatch):
+    """The audit cannot be written (read-only database, full disk): the earlier file at that path stays as it
+    was, no temporary file is left, no new manifest appears."""
+    out = tmp_path / "out" / "candidates.csv"
+    export(job_store, out)
+    before, manifest = out.read_bytes(), out.with_name(out.name + ".manifest.json").read_bytes()
+
+    def refused(*a, **k):
+        raise ReuniteError("attempt to write a readonly database")
+
+    monkeypatch.setattr(job_store, "audit", refused)
+    for fmt in ("csv", "xlsx", "html", "pfif"):
+        with pytest.raises(ReuniteError, match="readonly"):
+            export(job_store, out, fmt=fmt)
+        assert out.read_bytes() == before
+    assert out.with_name(out.name + ".manifest.json").read_bytes() == manifest
+    assert sorted(p.name for p in out.parent.iterdir()) == ["candidates.csv", "candidates.csv.manifest.json"]
+
+
+def test_pfif_of_no_candidates_names_nobody(job_store, tmp_path):
+    """A selection of no candidate writes no person (it wrote every missing-person record)."""
+    out = tmp_path / "none.xml"
+    m = export(job_store, out, fmt="pfif", min_weight=10_000)
+    assert m["rows"] == 0 and m["records"] == []
+    assert b"person_record_id" not in out.read_bytes() and "刘桂花".encode() not in out.read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -231,3 +232,27 @@ def test_pooled_face_search_after_the_parent_used_faiss(file_store):
         ]
 
     assert rows(one.job_id) == rows(pooled) and any("face" in r["sources"] for r in list_candidates(file_store, pooled))
+
+
+def test_nightly_alerts_are_recorded_only_with_their_file(matched, monkeypatch):
+    """The alerts file cannot be written (full disk): the alerts stay new, and the next run writes them; the
+    file has a manifest naming its records."""
+    import reunite.nightly as nightly
+
+    real = nightly.write_csv
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(nightly, "write_csv", full_disk)
+    failed = run_nightly(matched, lambda line: None, workers=1)
+    assert not failed.ok
+    assert matched.conn.execute("SELECT COUNT(*) FROM alerts").fetchone()[0] == 0
+    assert not list(matched.workspace.exports.glob("alerts-*")) and not list(matched.workspace.exports.glob(".*"))
+    monkeypatch.setattr(nightly, "write_csv", real)
+    again = run_nightly(matched, lambda line: None, workers=1)
+    assert again.ok and again.alerts >= 1
+    path = Path(again.alerts_path)
+    assert matched.conn.execute("SELECT COUNT(*) FROM alerts WHERE exported_to = ?", (path.name,)).fetchone()[0] >= 1
+    manifest = json.loads(path.with_name(path.name + ".manifest.json").read_text())
+    assert manifest["rows"] == again.alerts and any(r.startswith("residents:") for r in manifest["records"])
