@@ -43,7 +43,8 @@ class SideBlocks:
     prefecture: Postings
     face: SideIndex | None = None
     photo_owner: dict[int, int] = field(default_factory=dict)
-    face_parts: PartitionedFaces | None = None  # the same photos partitioned by sex, birth bucket and region
+    face_parts: PartitionedFaces | None = None  # the same photos partitioned by sex and birth bucket
+    face_regions: PartitionedFaces | None = None  # ... and by sex, birth bucket and dialect region
     face_count: np.ndarray | None = None  # photos per record (aligned with ids)
     face_spread: np.ndarray | None = None  # distance from a record's mean encoding to its closest photo
     province_bits: np.ndarray = field(init=False)  # bit b set: a prefecture reading in provinces[b]
@@ -155,13 +156,9 @@ def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str 
         owners = np.fromiter((out.photo_owner.get(int(i), -1) for i in photo_ids), np.int64, len(photo_ids))
         pos = np.minimum(np.searchsorted(out.ids, owners), max(len(out.ids) - 1, 0))
         known = (owners >= 0) & (out.ids[pos] == owners) if len(out.ids) else np.zeros(len(owners), bool)
-        out.face_parts = PartitionedFaces.build(
-            photo_ids[known],
-            vectors[known],
-            out.gender[pos[known]],
-            out.birth_year[pos[known]],
-            record_regions(out)[pos[known]],
-        )
+        ids, vecs, sex, born = photo_ids[known], vectors[known], out.gender[pos[known]], out.birth_year[pos[known]]
+        out.face_parts = PartitionedFaces.build(ids, vecs, sex, born)
+        out.face_regions = PartitionedFaces.build(ids, vecs, sex, born, record_regions(out)[pos[known]])
         out.face_count, out.face_spread = photo_spread(len(out.ids), pos[known], vectors[known])
     return out
 
@@ -287,15 +284,21 @@ def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceH
         return {r.id: FaceHits() for r in people}
     queries = np.stack([v for _, v, _ in rows]).astype(np.float32)
     d, ids = blocks.face.search(queries, FACE_K)
-    filtered: list[Rows] = [[]] * len(rows)
+    filtered: list[Rows] = [[] for _ in rows]
     if blocks.face_parts is not None:
-        sel = {}
+        sel, local = {}, {}
         for r in people:
             sex, window, region = GENDER_CODE.get(r.gender or "", 0), _birth_window(r), accent_region(r)
-            sel[r.id] = [blocks.face_parts.select(sex, window)]
-            if region is not None:
-                sel[r.id].append(blocks.face_parts.select(sex, window, region))
-        filtered = blocks.face_parts.search_many(queries, [sel[r.id] for r, _, _ in rows], FILTERED_K)
+            sel[r.id] = blocks.face_parts.select(sex, window)
+            if region is not None and blocks.face_regions is not None:
+                local[r.id] = blocks.face_regions.select(sex, window, region)
+        for k, hits in enumerate(blocks.face_parts.search(queries, [sel[r.id] for r, _, _ in rows], FILTERED_K)):
+            filtered[k].append(hits)
+        at = [k for k, (r, _, _) in enumerate(rows) if r.id in local]
+        if at and blocks.face_regions is not None:
+            regional = blocks.face_regions.search(queries[at], [local[rows[k][0].id] for k in at], FILTERED_K)
+            for k, hits in zip(at, regional, strict=True):
+                filtered[k].append(hits)
     by_person: dict[tuple[int, bool], list[int]] = {}
     for k, (r, _, is_mean) in enumerate(rows):
         by_person.setdefault((r.id, is_mean), []).append(k)

@@ -11,9 +11,10 @@ blocks widen it; the unknown bucket always), with K neighbours from those. The r
 filter: the top K of the union of partitions is the merge of each partition's top K (a test checks it
 against brute force over the selected records). Where the resident's accent gives a dialect region, a
 second K are taken among the compatible records of that region (hometown or ID-card region in a province
-of the accent's group, or no region known): the partitions are also split by region, and both results come
-from the same per-partition searches. Both add to the unfiltered nearest faces, never replace them: sex, age
-and accent are evidence with error rates, not filters.
+of the accent's group, or no region known), from a second set of partitions split by region as well (one
+set split both ways would make the first search merge the top K of ten times as many partitions). Both add
+to the unfiltered nearest faces, never replace them: sex, age and accent are evidence with error rates, not
+filters.
 """
 
 from __future__ import annotations
@@ -99,19 +100,11 @@ class PartitionedFaces:
         self, queries: np.ndarray, selections: Sequence[list[Key]], k: int
     ) -> list[tuple[np.ndarray, np.ndarray]]:
         """For each query row, the k nearest photos among its selected partitions: (distances, photo ids),
-        closest first."""
-        return [hits[0] for hits in self.search_many(queries, [(sel,) for sel in selections], k)]
-
-    def search_many(
-        self, queries: np.ndarray, selections: Sequence[Sequence[list[Key]]], k: int
-    ) -> list[list[tuple[np.ndarray, np.ndarray]]]:
-        """For each query row and each of its selections, the k nearest photos among the selected partitions.
-        Each partition is searched once for all the queries that select it, in any of their selections
-        (batched); a selection's top k is the merge of its partitions' top k."""
-        found: list[dict[Key, tuple[np.ndarray, np.ndarray]]] = [{} for _ in range(len(queries))]
+        closest first. Each partition is searched once for all the queries that select it (batched)."""
+        hits: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(len(queries))]
         users: dict[Key, list[int]] = {}
-        for q, sels in enumerate(selections):
-            for key in set().union(*sels) if sels else ():
+        for q, sel in enumerate(selections):
+            for key in sel:
                 users.setdefault(key, []).append(q)
         for key, rows in users.items():
             part = self.parts[key]
@@ -120,20 +113,16 @@ class PartitionedFaces:
                 continue
             d2, pos = part.index.search(np.ascontiguousarray(queries[rows], dtype=np.float32), kk)
             for j, q in enumerate(rows):
-                found[q][key] = (d2[j], part.photo_ids[pos[j]])
+                hits[q].append((d2[j], part.photo_ids[pos[j]]))
         out = []
-        for q, sels in enumerate(selections):
-            merged = []
-            for sel in sels:
-                parts = [found[q][key] for key in sel if key in found[q]]
-                if not parts:
-                    merged.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
-                    continue
-                d2 = np.concatenate([d for d, _ in parts])
-                ids = np.concatenate([i for _, i in parts])
-                top = np.argsort(d2, kind="stable")[:k]
-                merged.append((np.sqrt(np.maximum(d2[top], 0)), ids[top]))
-            out.append(merged)
+        for parts in hits:
+            if not parts:
+                out.append((np.zeros(0, np.float32), np.zeros(0, np.int64)))
+                continue
+            d2 = np.concatenate([d for d, _ in parts])
+            ids = np.concatenate([i for _, i in parts])
+            top = np.argsort(d2, kind="stable")[:k]
+            out.append((np.sqrt(np.maximum(d2[top], 0)), ids[top]))
         return out
 
 

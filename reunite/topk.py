@@ -155,7 +155,15 @@ def name_bounds(r: ResidentView, pos: np.ndarray, table: MissingTable, weights: 
 def _closest(ids: np.ndarray, best: dict[int, float], floor: float) -> np.ndarray:
     """The closest each candidate's photos can be: as found, or at least the floor where not returned (a
     floor of 0 is unknown: the search returned everything, so what it found is exact)."""
-    found = np.array([best.get(int(i), np.nan) for i in ids.tolist()], dtype=np.float64)
+    found = np.full(len(ids), np.nan)
+    if best:
+        keys = np.fromiter(best.keys(), dtype=np.int64, count=len(best))
+        vals = np.fromiter(best.values(), dtype=np.float64, count=len(best))
+        order = np.argsort(keys)
+        keys, vals = keys[order], vals[order]
+        at = np.minimum(np.searchsorted(keys, ids), len(keys) - 1)
+        hit = keys[at] == ids
+        found[hit] = vals[at[hit]]
     if floor:
         return np.where(np.isnan(found), floor, np.minimum(found, floor))
     return np.where(np.isnan(found), 0.0, found)
@@ -169,10 +177,14 @@ def face_bounds(
     curve at the closest the two means can be. That is the distance from the resident's mean to the record's
     photo nearest the record's mean (as found, or the floor), less the record's spread (triangle inequality);
     without the records' photo counts every record may have several photos at any spread."""
-    ub = np.maximum.reduce([cal.llrs(_closest(ids, faces.best, faces.floor), p) for p in POPULATIONS])
+    closest = _closest(ids, faces.best, faces.floor)
+    ub = np.maximum.reduce([cal.llrs(closest, p) for p in POPULATIONS])
     count, spread = stats if stats is not None else (np.full(len(ids), 2), np.full(len(ids), np.inf))
-    near = np.maximum(_closest(ids, faces.mean_best, faces.mean_floor) - spread, 0.0)
     several = np.maximum(count, n_photos) >= 2
+    if not several.any():
+        return ub
+    mean = closest if faces.mean_best is faces.best else _closest(ids, faces.mean_best, faces.mean_floor)
+    near = np.maximum(mean - spread, 0.0)
     for base in ("east_asian", "other"):
         for total, pop in ((count + n_photos == 3, f"{base}_mean3"), (count + n_photos >= 4, f"{base}_mean4")):
             use = several & total

@@ -69,20 +69,17 @@ def test_search_batches_queries_with_different_filters(gallery):
 
 @pytest.mark.parametrize(("gender", "window", "region"), [(1, (1950, 1962), 2), (0, None, 0), (2, (1990, 2010), 5)])
 def test_region_search_equals_exact_filtered_search(gallery, gender, window, region):
-    """The accent's region: the records of that dialect group or of none known, among the compatible ones;
-    searched with the plain filter in one pass (search_many), each equal to brute force over its records."""
+    """The accent's region: the records of that dialect group or of none known, among the compatible ones,
+    each query's result equal to brute force over its records."""
     ids, vecs, genders, birth, regions, parts = gallery
-    plain, local = parts.select(gender, window), parts.select(gender, window, region)
-    assert set(local) < set(plain)
+    local = parts.select(gender, window, region)
+    assert set(local) < set(parts.select(gender, window))
+    allowed = np.zeros(len(ids), bool)
+    for g, b, r in local:
+        allowed |= (genders == g) & (bucket_of(birth) == b) & (regions == r)
+    assert set(np.unique(regions[allowed])) <= {-1, region}
     queries = np.random.default_rng(11).normal(0, 0.08, (5, 128)).astype(np.float32)
-    got = parts.search_many(queries, [(plain, local)] * len(queries), 30)
-    for sel, col in ((plain, 0), (local, 1)):
-        allowed = np.zeros(len(ids), bool)
-        for g, b, r in sel:
-            allowed |= (genders == g) & (bucket_of(birth) == b) & (regions == r)
-        if sel is local:
-            assert set(np.unique(regions[allowed])) <= {-1, region}
-        for q, hits in zip(queries, got, strict=True):
-            ref_d, ref_ids = exact_filtered(q, ids, vecs, allowed, 30)
-            assert np.array_equal(hits[col][1], ref_ids)
-            np.testing.assert_allclose(hits[col][0], ref_d, rtol=1e-4, atol=1e-5)
+    for q, (d, found) in zip(queries, parts.search(queries, [local] * len(queries), 30), strict=True):
+        ref_d, ref_ids = exact_filtered(q, ids, vecs, allowed, 30)
+        assert np.array_equal(found, ref_ids)
+        np.testing.assert_allclose(d, ref_d, rtol=1e-4, atol=1e-5)
