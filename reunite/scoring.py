@@ -132,6 +132,7 @@ class Params:
     m_confirmed_pairs: int = 0
     mean_surname_share: float = 0.01
     notes: list[str] = field(default_factory=list)
+    _weights: dict[tuple[str, str], float] = field(default_factory=dict, repr=False, compare=False)
 
     def weight(self, term: str, level: str) -> float:
         """log2(m/u). The name term's levels are ordered by strength (exact >= normalised >= homophone >=
@@ -140,12 +141,16 @@ class Params:
         names), so each weight is capped at the one before it (ORDERED)."""
         if level in NULL_LEVELS:
             return 0.0
-        if term in ORDERED:
-            return ordered_weights(LEVELS[term], self.m[term], self.u[term])[level]
-        return math.log2(self.m[term][level] / self.u[term][level])
+        key = (term, level)
+        if key not in self._weights:  # asked once per compared pair: computed once per level
+            if term in ORDERED:
+                self._weights[key] = ordered_weights(LEVELS[term], self.m[term], self.u[term])[level]
+            else:
+                self._weights[key] = math.log2(self.m[term][level] / self.u[term][level])
+        return self._weights[key]
 
     def to_json(self) -> dict:
-        return self.__dict__.copy()
+        return {k: v for k, v in self.__dict__.items() if k != "_weights"}
 
     @classmethod
     def from_json(cls, data: dict) -> Params:
