@@ -45,13 +45,6 @@ class Person:
     names: list[str] = field(default_factory=list)
 
 
-@dataclass
-class Plan:
-    people: list[Person]
-    photos: int = 0
-    files: dict[str, str] = field(default_factory=dict)  # file name (relative to exports) -> "rewrite" | "delete"
-
-
 def _targets(store: Store, resident_id: int | None, missing_id: int | None) -> list[tuple[str, int]]:
     targets: list[tuple[str, int]] = []
     if resident_id is not None:
@@ -95,8 +88,8 @@ def purge(
     for table, rid in targets:
         owner = "resident_id" if table == "residents" else "missing_id"
         shas |= {r[0] for r in store.conn.execute(f"SELECT sha256 FROM photos WHERE {owner} = ?", (rid,))}
-    plan = Plan(people, len(shas), files_naming(store, people))
-    summary = {"records": [p.label for p in people], "photos": len(shas), "files": plan.files}
+    files = files_naming(store, people)  # file name (relative to exports) -> "rewrite" | "delete"
+    summary = {"records": [p.label for p in people], "photos": len(shas), "files": files}
     if dry_run:
         return {**summary, "dry_run": True}
     with store.transaction():
@@ -110,7 +103,7 @@ def purge(
             gone.append(sha)
         store.conn.execute("DELETE FROM photo_deletions")  # ids only, but no need to keep them past a rebuild
         for p in people:
-            detail = {"reason": reason, "photos": len(shas), "files": sorted(plan.files)}
+            detail = {"reason": reason, "photos": len(shas), "files": sorted(files)}
             store.audit("purge", subject=p.label, actor=by, detail=detail)
         store.conn.execute(
             "INSERT INTO purge_pending (people, shas, at) VALUES (?, ?, ?)",

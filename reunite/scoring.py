@@ -275,10 +275,11 @@ def tf_adjustment(params: Params, surname_share: float) -> float:
     return max(-TF_CLIP, min(TF_CLIP, math.log2(params.mean_surname_share / surname_share)))
 
 
-def full_tf_adjustment(ratio: float) -> float:
+def full_tf_adjustment(freqs: NameFrequencies, key: str) -> float | None:
     """log2(u of an exact full name / the name's own frequency), as splink's TF on the exact level: 王秀英 held
-    by many records says less than a name held by one."""
-    return max(-TF_CLIP, min(TF_CLIP, math.log2(ratio)))
+    by many records says less than a name held by one. None without a full name or the workspace's counts."""
+    ratio = freqs.full_ratio(key) if key else None
+    return None if ratio is None else max(-TF_CLIP, min(TF_CLIP, math.log2(ratio)))
 
 
 def name_weight(params: Params, level: str, surname_adj: float, full_adj: float | None = None) -> float:
@@ -312,8 +313,7 @@ def score(
                 frac = freqs.share(surname)
                 adj = tf_adjustment(params, frac)
                 detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
-            ratio = freqs.full_ratio(lv.key) if lv.key and lv.level in FULL_TF_LEVELS else None
-            full = full_tf_adjustment(ratio) if ratio is not None else None
+            full = full_tf_adjustment(freqs, lv.key) if lv.level in FULL_TF_LEVELS else None
             w = name_weight(params, lv.level, adj, full)
             if full is not None:
                 n = freqs.full_count(lv.key)

@@ -58,8 +58,7 @@ class Weights:
     def full_adjustment(self, key: str) -> float | None:
         """The full name's TF adjustment (score() takes the same), None where it does not apply."""
         if key not in self._full:
-            ratio = self.freqs.full_ratio(key) if key else None
-            self._full[key] = full_tf_adjustment(ratio) if ratio is not None else None
+            self._full[key] = full_tf_adjustment(self.freqs, key)
         return self._full[key]
 
     def adjustments(self, surnames: list[str | None]) -> np.ndarray:
