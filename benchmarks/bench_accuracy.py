@@ -21,11 +21,11 @@ from pathlib import Path
 from reunite.faces import EncodeSettings, encode_pending
 from reunite.index import build_indexes
 from reunite.ingest import ingest_file
-from reunite.jobs import ALERT_WEIGHT, list_candidates, run_match
-from reunite.store import Store
+from reunite.jobs import list_candidates, run_match
+from reunite.runner import ALERT_WEIGHT
+from reunite.store import Store, init_workspace
 from reunite.synth import generate, write_set
 from reunite.textkeys import compute_name_keys, compute_place_keys
-from reunite.workspace import init_workspace
 
 
 def metrics(ranks: list[int | None]) -> dict:

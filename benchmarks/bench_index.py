@@ -21,8 +21,7 @@ from benchmarks._report import print_figures
 from reunite.faces import FaceResult
 from reunite.index import IndexParams, build_indexes, make_index
 from reunite.records import MissingPerson, PhotoRef
-from reunite.store import Store
-from reunite.workspace import init_workspace
+from reunite.store import Store, init_workspace
 
 KEY = "bench"
 CACHE = Path(__file__).parent / "out" / "faces_encodings.npz"

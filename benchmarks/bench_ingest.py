@@ -17,9 +17,8 @@ from pathlib import Path
 
 from benchmarks._report import print_figures
 from reunite.ingest import ingest_file
-from reunite.store import Store
+from reunite.store import Store, init_workspace
 from reunite.synth import MISSING_HEADER, generate
-from reunite.workspace import init_workspace
 
 
 def make_csv(rows: int, seed: int = 7) -> bytes:

@@ -125,13 +125,13 @@ def run_size(
     from reunite.faces import EncodeSettings, encode_pending
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
-    from reunite.jobs import ALERT_WEIGHT, list_candidates, run_match
+    from reunite.jobs import list_candidates, run_match
+    from reunite.runner import ALERT_WEIGHT
     from reunite.scoring import match_probability
-    from reunite.store import Store
+    from reunite.store import Store, init_workspace
     from reunite.synth import generate, write_set
     from reunite.templates import ingest_templates
     from reunite.textkeys import compute_name_keys, compute_place_keys
-    from reunite.workspace import init_workspace
 
     fig: dict = {"bench": "scale", "missing": n_missing, "residents": n_residents, "template_share": share}
     fig["east_asian_faces_only"] = east_only

@@ -29,10 +29,9 @@ def one(n_missing: int, n_residents: int, workers: int = 2) -> dict:
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
     from reunite.jobs import run_match
-    from reunite.store import Store
+    from reunite.store import Store, init_workspace
     from reunite.synth import generate, write_set
     from reunite.textkeys import compute_name_keys, compute_place_keys
-    from reunite.workspace import init_workspace
 
     fig: dict = {"missing": n_missing, "residents": n_residents}
     with tempfile.TemporaryDirectory() as tmp:

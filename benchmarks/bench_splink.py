@@ -110,9 +110,8 @@ def reunite_ranks(folder: Path, work: Path) -> tuple[dict[str, list[str]], float
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
     from reunite.jobs import list_candidates, run_match
-    from reunite.store import Store
+    from reunite.store import Store, init_workspace
     from reunite.textkeys import compute_name_keys, compute_place_keys
-    from reunite.workspace import init_workspace
 
     t = time.perf_counter()
     ws, _ = init_workspace(work)

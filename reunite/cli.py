@@ -20,7 +20,7 @@ from rich.table import Table
 
 from reunite import __version__
 from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError
-from reunite.workspace import Workspace, find_workspace, init_workspace
+from reunite.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:
     from reunite.store import Store
@@ -132,6 +132,8 @@ def init(ctx: typer.Context, home: Home = None) -> None:
     """Create a workspace (database, photos/, indexes/, exports/), private to this user."""
 
     def go(c: Ctx) -> None:
+        from reunite.store import init_workspace
+
         ws, created = init_workspace(c.home)
         c.say(f"{'created' if created else 'already initialised'}: reunite workspace at {ws.root}")
 
@@ -565,7 +567,7 @@ def params(
     home: Home = None,
 ) -> None:
     """Show the scoring parameters: m, u and weight of every level of every term, and the prior."""
-    from reunite.jobs import current_params, estimate_params
+    from reunite.estimate import current_params, estimate_params
 
     def go(c: Ctx) -> None:
         with c.store() as store:

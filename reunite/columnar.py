@@ -1,41 +1,25 @@
 """The missing-person side as columns (one array per compared field), built once per worker, so that one
-resident is compared with thousands of candidate records by numpy instead of pair by pair.
-
-Each vectorised comparison here mirrors one in compare.py, which stays the reference: it writes every
-stored explanation, and tests check that both give the same level on every pair of the samples.
+resident is compared with thousands of candidate records by numpy instead of pair by pair. The comparison
+terms (reunite/terms) read these columns; one pair is a table of one row (MissingTable.from_views).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
-from datetime import date
 from functools import lru_cache
 
 import numpy as np
 
 from reunite.candidates import GENDER_CODE
-from reunite.compare import MEDICAL, iso_date, iso_year, parse_features
 from reunite.dialects import PROFILES
-from reunite.names import HAN, group_from_accent, group_from_region, parse_name
+from reunite.features import parse_features
+from reunite.names import HAN, group_from_accent, group_from_region, parse_name, surname_of
+from reunite.parsers import iso_date, iso_year
 from reunite.phonetics import GENERIC_RULES, folder
-from reunite.places import PLACE_LEVELS, plausible
-from reunite.scoring import surname_of
+from reunite.places import MIN_PLACE_CONFIDENCE, plausible
 from reunite.store import Store
-from reunite.views import ResidentView
-
-# level tuples of the vectorised terms (indices into these are what the arrays hold)
-TERM_LEVELS: dict[str, tuple[str, ...]] = {
-    "sex": ("unknown", "same", "different"),
-    "age": ("unknown", "within", "near", "far", "incompatible"),
-    "height": ("unknown", "close", "near", "far"),
-    "timeline": ("unknown", "consistent", "found_before_missing"),
-    "accent": ("unknown", "same_group", "different_group"),
-    "place": ("unknown", *PLACE_LEVELS, "found_near"),
-    "features": ("unknown", "distinctive_same_place", "distinctive", "condition", "none_shared"),
-}
-MIN_PLACE_CONFIDENCE = 0.4  # compare_places' default
-_PLACE_INDEX = {lvl: i for i, lvl in enumerate(TERM_LEVELS["place"])}
+from reunite.views import MissingView
 
 
 @lru_cache(maxsize=100_000)
@@ -107,11 +91,16 @@ class CodeColumns:
             patch.rows(pad(self.depth, 0), pad(added.depth, 0)),
         )
 
-    def best_depth(self, pos: np.ndarray, codes: list[str]) -> np.ndarray:
-        """Deepest level shared with any of `codes`, as compare_places counts it (0: none)."""
-        best = np.zeros(len(pos), dtype=np.int8)
+    def deepest(self, pos: np.ndarray, codes: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per record (at pos): the deepest level any of `codes` shares with one of its readings (4 township
+        .. 1 province, 0 none; a reading only counts to its own depth), which of `codes` and which reading
+        first gave it (codes in order, then readings in order: the pair a person is shown)."""
+        n = len(pos)
+        best = np.zeros(n, dtype=np.int8)
+        which = np.full(n, -1, dtype=np.int64)
+        column = np.full(n, -1, dtype=np.int64)
         c6, town, depth = self.c6[pos], self.town[pos], self.depth[pos]
-        for x in codes:
+        for k, x in enumerate(codes):
             x6, x_town, x_depth = _code_parts(x)
             shared = np.where(
                 (town == x_town) & (x_town >= 0),
@@ -126,9 +115,18 @@ class CodeColumns:
                     ),
                 ),
             )
-            d = np.minimum(np.minimum(shared, depth), x_depth).max(axis=1)
-            best = np.maximum(best, d.astype(np.int8))
-        return best
+            d = np.minimum(np.minimum(shared, depth), x_depth)
+            top = d.max(axis=1, initial=0).astype(np.int8)
+            better = top > best
+            best = np.where(better, top, best)
+            which[better] = k
+            column[better] = d.argmax(axis=1)[better]
+        return best, which, column
+
+    def code(self, p: int, column: int) -> str:
+        """The code of one reading, as it was resolved."""
+        town = int(self.town[p, column])
+        return str(town) if town >= 0 else str(int(self.c6[p, column]))
 
 
 RULE_SETS: tuple[tuple, ...] = (GENERIC_RULES, *(tuple(rules) for rules, _ in PROFILES.values()))
@@ -301,15 +299,19 @@ def hometown_codes(store: Store, where: str) -> list[tuple[int, str]]:
     ).fetchall()
 
 
+HOME_FIELDS = ("id_region", "hometown")  # where a record is from
+NEAR_FIELDS = ("missing_place", "id_region", "hometown")  # where they could be found near
+
+
 def _plausible_codes(store: Store, ids: np.ndarray, fields: tuple[str, ...], open_: str) -> CodeColumns:
     """places.plausible over the given fields of every open record, in SQL: readings above the floor and
-    within 0.3 of the record's best."""
+    within 0.3 of the record's best, in the order a view holds them (views.load_missing)."""
     marks = ", ".join("?" for _ in fields)
     pairs = store.conn.execute(
-        "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, p.confidence AS c,"
-        " MAX(p.confidence) OVER (PARTITION BY p.missing_id) AS top FROM place_keys p"
+        "SELECT o, code FROM (SELECT p.missing_id AS o, p.code, p.confidence AS c, p.field = 'id_region' AS reg,"
+        " p.rank, p.id, MAX(p.confidence) OVER (PARTITION BY p.missing_id) AS top FROM place_keys p"
         f" JOIN missing_persons m ON m.id = p.missing_id WHERE {open_} AND p.field IN ({marks}))"
-        " WHERE c >= MAX(?, top - 0.3) ORDER BY o",
+        " WHERE c >= MAX(?, top - 0.3) ORDER BY o, reg DESC, rank, id",
         (*fields, MIN_PLACE_CONFIDENCE),
     ).fetchall()
     rows = np.searchsorted(ids, np.fromiter((o for o, _ in pairs), dtype=np.int64, count=len(pairs)))
@@ -367,18 +369,13 @@ class MissingTable:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         at = dict(zip(ids.tolist(), range(n), strict=True))
         columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(9)]
-        _, kind, gender_, birth, height, missing_date, dialect, features, from_resident = columns
-        del rows, columns
+        del rows
         names: list[list[str]] = [[] for _ in range(n)]
         for o, name in store.conn.execute(
             "SELECT n.missing_id, n.name FROM names n JOIN missing_persons m ON m.id = n.missing_id"
             f" WHERE {open_} ORDER BY n.id"
         ):
             names[at[o]].append(name)
-        syllables = NameSyllables.build([tuple(x) for x in names])
-        bounded = (syllables.length > 0) | syllables.nickname
-        given = np.array([min(len(x), MAX_ALIASES) for x in names])
-        open_names = bounded.sum(axis=1) < given  # some name neither has syllable readings nor is a 小名
         has_face = np.zeros(n, dtype=bool)
         if settings_key is not None:
             owners = [
@@ -393,10 +390,73 @@ class MissingTable:
         hometown_code: list[str | None] = [None] * n
         for o, code in hometown_codes(store, open_):
             hometown_code[at[o]] = code
+        return cls._assemble(
+            ids,
+            columns[1:],
+            names,
+            has_face,
+            hometown_code,
+            _plausible_codes(store, ids, HOME_FIELDS, open_),
+            _plausible_codes(store, ids, NEAR_FIELDS, open_),
+        )
+
+    @classmethod
+    def from_views(cls, views: list[MissingView]) -> MissingTable:
+        """The same table from loaded views (one pair, or a batch's candidates): what the comparison terms
+        read of a record, whatever loaded it. A test checks it equals the SQL build on the samples."""
+        views = sorted(views, key=lambda m: m.id)
+        ids = np.array([m.id for m in views], dtype=np.int64)
+        fields_ = (
+            "kind",
+            "gender",
+            "birth_year",
+            "height_cm",
+            "missing_date",
+            "dialect",
+            "features",
+            "from_resident_id",
+        )
+        columns = [[getattr(m, f) for m in views] for f in fields_]
+
+        def codes(spans: tuple[str, ...]) -> CodeColumns:
+            pairs = [
+                (k, p.code)
+                for k, m in enumerate(views)
+                for p in plausible([p for p in m.places if p.span in spans], MIN_PLACE_CONFIDENCE)
+            ]
+            return CodeColumns.from_pairs(len(views), np.array([k for k, _ in pairs], np.int64), [c for _, c in pairs])
+
+        return cls._assemble(
+            ids,
+            columns,
+            [list(m.names) for m in views],
+            np.array([bool(m.faces) for m in views], dtype=bool),
+            [m.hometown_code for m in views],
+            codes(HOME_FIELDS),
+            codes(NEAR_FIELDS),
+        )
+
+    @classmethod
+    def _assemble(
+        cls,
+        ids: np.ndarray,
+        columns: list[list],
+        names: list[list[str]],
+        has_face: np.ndarray,
+        hometown_code: list[str | None],
+        home: CodeColumns,
+        near: CodeColumns,
+    ) -> MissingTable:
+        """The columns from the records' fields: each distinct name, date and feature text parsed once."""
+        kind, gender_, birth, height, missing_date, dialect, features, from_resident = columns
+        syllables = NameSyllables.build([tuple(x) for x in names])
+        bounded = (syllables.length > 0) | syllables.nickname
+        given = np.array([min(len(x), MAX_ALIASES) for x in names], dtype=np.int64)
+        open_names = bounded.sum(axis=1) < given  # some name neither has syllable readings nor is a 小名
         groups: list[str | None] = [None]
         group_at: dict[str | None, int] = {None: 0}
-        home_group = np.zeros(n, dtype=np.int16)
-        region_rules = np.full(n, -1, dtype=np.int8)
+        home_group = np.zeros(len(ids), dtype=np.int16)
+        region_rules = np.full(len(ids), -1, dtype=np.int8)
         for k, code in enumerate(hometown_code):
             region = group_from_region(code)
             region_rules[k] = RULE_SET_OF.get(region, -1) if region else -1
@@ -425,11 +485,11 @@ class MissingTable:
             from_resident=np.array([f if f is not None else -1 for f in from_resident], np.int64),
             has_face=has_face,
             has_names=np.array([bool(x) for x in names], dtype=bool),
-            open_names=open_names | (np.array([len(x) for x in names]) > MAX_ALIASES),
+            open_names=open_names | (np.array([len(x) for x in names], dtype=np.int64) > MAX_ALIASES),
             nickname=syllables.nickname.any(axis=1),
             syllables=syllables,
-            home=_plausible_codes(store, ids, ("hometown", "id_region"), open_),
-            near=_plausible_codes(store, ids, ("missing_place", "hometown", "id_region"), open_),
+            home=home,
+            near=near,
             names=[tuple(x) for x in names],
             hometown_code=hometown_code,
             surname_id=surname_id,
@@ -461,102 +521,3 @@ class MissingTable:
             elif f.name not in ("groups", "surnames", "feature_sets"):
                 out[f.name] = patch.items(mine, theirs)
         return MissingTable(**out, groups=groups, surnames=surnames, feature_sets=sets)
-
-    # -- vectorised comparisons: each mirrors compare.compare_<term> ------------------------------------
-    def sex(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        g = self.gender[pos]
-        if r.gender not in ("M", "F"):
-            return np.zeros(len(pos), dtype=np.int8)
-        mine = 1 if r.gender == "M" else 2
-        return np.where(g == 0, 0, np.where(g == mine, 1, 2)).astype(np.int8)
-
-    def age(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        if r.age_min is None or r.age_max is None:
-            return np.zeros(len(pos), dtype=np.int8)
-        found = iso_year(r.found_date) or date.today().year
-        by = self.birth_year[pos]
-        age = (found - by).astype(np.float64)
-        tol = 3 + 0.1 * age
-        lo, hi = r.age_min, r.age_max
-        off = np.where((lo <= age) & (age <= hi), 0.0, np.minimum(np.abs(age - lo), np.abs(age - hi)))
-        level = np.where(off == 0, 1, np.where(off <= tol, 2, np.where(off <= 2 * tol, 3, 4)))
-        return np.where(by < 0, 0, level).astype(np.int8)
-
-    def height_(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        if r.height_cm is None:
-            return np.zeros(len(pos), dtype=np.int8)
-        h, by, my = self.height[pos], self.birth_year[pos], self.missing_year[pos]
-        found = iso_year(r.found_date) or date.today().year
-        age_then = my - by
-        years = found - my
-        known = (by > 0) & (my > 0)
-        growth = np.where(known & (age_then < 18), 7.0 * np.maximum(0, np.minimum(years, 18 - age_then)), 0.0)
-        diff = r.height_cm - h
-        level = np.where((diff >= -5) & (diff <= 5 + growth), 1, np.where((diff >= -10) & (diff <= 10 + growth), 2, 3))
-        return np.where(np.isnan(h), 0, level).astype(np.int8)
-
-    def timeline(self, r: ResidentView, pos: np.ndarray, margin_days: int = 60) -> np.ndarray:
-        found = iso_date(r.found_date)
-        if found is None:
-            return np.zeros(len(pos), dtype=np.int8)
-        md = self.missing_day[pos]
-        level = np.where(found.toordinal() - md >= -margin_days, 1, 2)
-        return np.where(md < 0, 0, level).astype(np.int8)
-
-    def accent(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        a = group_from_accent(r.accent)
-        hg = self.home_group[pos]
-        if not a:
-            return np.zeros(len(pos), dtype=np.int8)
-        mine = self.groups.index(a) if a in self.groups else -1
-        return np.where(hg == 0, 0, np.where(hg == mine, 1, 2)).astype(np.int8)
-
-    def place(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        clues = [p.code for p in plausible([p for p in r.places if p.span == "place_clues"], MIN_PLACE_CONFIDENCE)]
-        found = [p.code for p in plausible([p for p in r.places if p.span == "found_place"], MIN_PLACE_CONFIDENCE)]
-        depth = self.home.best_depth(pos, clues)
-        level = np.array([_PLACE_INDEX[PLACE_LEVELS[4 - d]] if d else 0 for d in range(5)], dtype=np.int8)[depth]
-        a = group_from_accent(r.accent)
-        has_home = self.home.depth[pos, 0] > 0
-        fallback = np.where(
-            (self.home_group[pos] > 0)
-            & bool(a)
-            & (self.home_group[pos] == (self.groups.index(a) if a in self.groups else -1)),
-            _PLACE_INDEX["accent_consistent"],
-            np.where(has_home & bool(clues), _PLACE_INDEX["conflicting"], 0),
-        )
-        level = np.where(depth > 0, level, fallback).astype(np.int8)
-        if found:
-            undecided = (level == _PLACE_INDEX["conflicting"]) | (level == 0)
-            near = self.near.best_depth(pos, found) >= 2
-            level = np.where(undecided & near, _PLACE_INDEX["found_near"], level).astype(np.int8)
-        return level
-
-    def features_(self, r: ResidentView, pos: np.ndarray) -> np.ndarray:
-        a = parse_features(r.features)
-        if not a:
-            return np.zeros(len(pos), dtype=np.int8)
-        ta = {t for t, _, _ in a}
-        sets = self.feature_set[pos]
-        present = np.unique(sets)
-        lut = np.zeros(int(present.max()) + 1, dtype=np.int8)  # level per feature set, each computed once
-        for k in present[present > 0]:
-            b = self.feature_sets[k]
-            tb = {t for t, _, _ in b}
-            if any(x[0] not in MEDICAL and (x[1] or x[2]) for x in a & b):
-                lut[k] = 1
-            else:
-                lut[k] = 2 if (ta & tb) - MEDICAL else 3 if ta & tb else 4
-        return lut[sets]
-
-    def levels(self, r: ResidentView, pos: np.ndarray) -> dict[str, np.ndarray]:
-        """Level indices (into TERM_LEVELS) of every vectorised term for one resident x many records."""
-        return {
-            "place": self.place(r, pos),
-            "sex": self.sex(r, pos),
-            "age": self.age(r, pos),
-            "height": self.height_(r, pos),
-            "timeline": self.timeline(r, pos),
-            "features": self.features_(r, pos),
-            "accent": self.accent(r, pos),
-        }

@@ -15,9 +15,8 @@ from reunite.errors import ReuniteError
 from reunite.exports import export
 from reunite.ingest import ingest_file
 from reunite.scoring import strongest_terms
-from reunite.store import Store
+from reunite.store import Store, init_workspace
 from reunite.textkeys import compute_name_keys, compute_place_keys
-from reunite.workspace import init_workspace
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 SAMPLE_FILES = (

@@ -117,6 +117,12 @@ def current_version(ws: Workspace) -> str | None:
     return name if (ws.indexes / name / "manifest.json").is_file() else None
 
 
+def settings_in_use(store: Store) -> str | None:
+    """The face settings of the workspace's current index (None: no index yet): what a job compares."""
+    manifest = read_manifest(store.workspace) if store.workspace else None
+    return manifest["settings"] if manifest else None
+
+
 def read_manifest(ws: Workspace, version: str | None = None) -> dict | None:
     version = version or current_version(ws)
     if version is None:

@@ -1,8 +1,9 @@
-"""Match jobs: candidates -> comparison vectors -> Fellegi-Sunter scores -> ranked, explained lists.
+"""Match jobs: select the targets, run their batches (runner.py) and record the job (jobrecord.py); the
+candidates of a job, the explanation of a pair and review decisions.
 
 A job is recorded with its parameters, index and calibration versions, code version, counts and timings.
 Residents are processed in batches whose memory does not grow with the number of residents (the same
-batches can later go to a distributed engine). `--new` matches only what changed since the last job.
+batches can go to a distributed engine). `--new` matches only what changed since the last job.
 """
 
 from __future__ import annotations
@@ -10,130 +11,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import NamedTuple
 
-from reunite import __version__
-from reunite.calibration import Calibration, workspace_calibration
-from reunite.candidates import (
-    Found,
-    attach_faces,
-    build_blocks,
-    candidates_for_missing,
-    candidates_for_resident,
-    face_hits,
-)
-from reunite.columnar import MissingTable, hometown_codes
+from reunite.calibration import workspace_calibration
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
-from reunite.index import current_version, read_manifest
-from reunite.names import NameFrequencies, surname_table
-from reunite.scoring import Params, Score, load_params, make_params, sample_pairs, save_params, score, surname_of
-from reunite.snapshot import load_missing_side
-from reunite.store import Store, now_iso
-from reunite.topk import Ranked, Weights, rank_candidates
-from reunite.views import ResidentView, load_missing, load_residents
+from reunite.estimate import current_params
+from reunite.index import current_version, settings_in_use
+from reunite.jobrecord import JobResult, create_job, fail_job, finish_job, store_candidates
+from reunite.names import NameFrequencies, surname_of
+from reunite.runner import BatchContext, BatchSpec, pooled
+from reunite.scoring import Params, Score, score
+from reunite.store import Store, current_actor, now_iso
+from reunite.views import load_missing, load_residents
 
 DEFAULT_BOUND = 3000
-ALERT_WEIGHT = 10.0  # new candidates above this are written out by `reunite nightly`
-
-
-@dataclass
-class JobResult:
-    job_id: int
-    mode: str
-    residents: int = 0
-    missing: int = 0
-    candidates_scored: int = 0
-    stored: int = 0
-    bound_hits: int = 0  # residents/records with more blocked candidates than the bound
-    bound_limited: int = 0  # ... where a candidate left out could have reached the top k
-    missing_side: str = ""  # snapshot.Loaded.how
-    timings: dict[str, float] = field(default_factory=dict)
-
-
-def settings_key_in_use(store: Store) -> str | None:
-    manifest = read_manifest(store.workspace) if store.workspace else None
-    return manifest["settings"] if manifest else None
-
-
-def params_dir(store: Store):
-    return store.workspace.root / "params" if store.workspace else None
-
-
-NAME_PAIRS = 100_000  # name levels with u of 1e-5..1e-3 are only seen at all in this many random pairs
-
-
-def _random_name_levels(store: Store, pairs: list[tuple[int, int]]) -> list[dict[str, str]]:
-    """The name level of many random pairs, from the names, accent and hometown alone. Three thousand pairs
-    give the other terms' u (their levels are common), but at a million records they saw an exact name three
-    times and a homophone never: exact weighed 7.6 bits and homophone 16."""
-    from reunite.names import match_records
-
-    res: dict[int, list[str]] = {}
-    mis: dict[int, list[str]] = {}
-    accent: dict[int, str | None] = {}
-    with store.id_scope({a for a, _ in pairs}) as scoped:
-        for i, acc in store.conn.execute(f"SELECT id, accent FROM residents WHERE id IN (SELECT id FROM {scoped})"):
-            accent[i] = acc
-        for i, name in store.conn.execute(
-            f"SELECT resident_id, name FROM names WHERE resident_id IN (SELECT id FROM {scoped}) ORDER BY id"
-        ):
-            res.setdefault(i, []).append(name)
-    with store.id_scope({b for _, b in pairs}) as scoped:
-        for i, name in store.conn.execute(
-            f"SELECT missing_id, name FROM names WHERE missing_id IN (SELECT id FROM {scoped}) ORDER BY id"
-        ):
-            mis.setdefault(i, []).append(name)
-        home = dict(hometown_codes(store, f"m.id IN (SELECT id FROM {scoped})"))
-    return [
-        {"name": match_records(res[a], mis[b], accent.get(a), home.get(b)).level}
-        for a, b in pairs
-        if a in res and b in mis
-    ]
-
-
-def estimate_params(store: Store, n_pairs: int = 3000, seed: int = 0) -> Params:
-    """u from random (resident, missing) pairs of this workspace (the name term from many more pairs); m from
-    priors or confirmed decisions."""
-    cal = workspace_calibration(store.workspace.root if store.workspace else None)
-    res_ids = [r[0] for r in store.conn.execute("SELECT id FROM residents")]
-    mis_ids = [r[0] for r in store.conn.execute("SELECT id FROM missing_persons WHERE status = 'open'")]
-    pairs = sample_pairs(res_ids, mis_ids, min(n_pairs, len(res_ids) * len(mis_ids)), seed)
-    confirmed = [
-        (r[0], r[1])
-        for r in store.conn.execute(
-            "SELECT resident_id, missing_id FROM decisions WHERE decision IN ('confirmed', 'reunited')"
-        )
-    ]
-    rv = load_residents(store, [a for a, _ in pairs + confirmed], None)
-    mv = load_missing(store, [b for _, b in pairs + confirmed], None)
-
-    def levels(a: int, b: int) -> dict[str, str]:
-        return {lv.term: lv.level for lv in comparison_vector(rv[a], mv[b], cal) if lv.llr is None}
-
-    n_names = min(NAME_PAIRS, 20 * len(mis_ids), len(res_ids) * len(mis_ids))
-    name_levels = _random_name_levels(store, sample_pairs(res_ids, mis_ids, n_names, seed + 1))
-
-    table, _ = surname_table()
-    mean_share = sum(v * v for v in table.values()) / sum(table.values())  # chance two random people share one
-    params = make_params(
-        len(mis_ids),
-        [{t: lv for t, lv in levels(a, b).items() if t != "name"} for a, b in pairs if a in rv and b in mv]
-        + name_levels,
-        [levels(a, b) for a, b in confirmed if a in rv and b in mv],
-        round(mean_share, 6),
-    )
-    if store.workspace is not None:
-        save_params(params, params_dir(store))
-    return params
-
-
-def current_params(store: Store) -> Params:
-    folder = params_dir(store)
-    params = load_params(folder) if folder else None
-    return params or estimate_params(store)
 
 
 def _changed_since(store: Store, table: str, owner: str, since: str) -> list[int]:
@@ -194,8 +85,8 @@ def run_match(
 ) -> JobResult:
     """Run one job and store its ranked candidates (both directions as asked)."""
     t_start = time.perf_counter()
-    key = settings_key_in_use(store)
-    cal: Calibration = workspace_calibration(store.workspace.root if store.workspace else None)
+    root = store.workspace.root if store.workspace else None
+    cal = workspace_calibration(root)
     params = current_params(store)
     targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
     args = {
@@ -206,35 +97,13 @@ def run_match(
         "min_weight": min_weight,
         "bound": bound,
     }
-    with store.transaction():
-        cur = store.conn.execute(
-            "INSERT INTO jobs (mode, started_at, status, params_version, index_version, calibration_version,"
-            " code_version, args) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
-            (
-                mode,
-                now_iso(),
-                params.version,
-                current_version(store.workspace) if store.workspace else None,
-                cal.version,
-                __version__,
-                json.dumps(args),
-            ),
-        )
-        job_id = int(cur.lastrowid)
+    index_version = current_version(store.workspace) if store.workspace else None
+    job_id = create_job(store, mode, args, params.version, index_version, cal.version)
     result = JobResult(job_id, mode, residents=len(targets_r), missing=len(targets_m))
     try:
         t0 = time.perf_counter()
-        total = len(targets_r) + len(targets_m)
-        done = 0
-        spec = BatchSpec(
-            store.workspace.root if store.workspace else None,
-            key,
-            params.to_json(),
-            bound,
-            top_k,
-            min_weight,
-            exhaustive,
-        )
+        total, done = len(targets_r) + len(targets_m), 0
+        spec = BatchSpec(root, settings_in_use(store), params.to_json(), bound, top_k, min_weight, exhaustive)
         batches = [
             (d, t[k : k + batch_size])
             for d, t in (("resident", targets_r), ("missing", targets_m))
@@ -244,262 +113,24 @@ def run_match(
         result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
         result.missing_side = ctx.missing_side
         if workers > 1 and store.workspace is not None and len(batches) > 1:
-            results = _pooled(ctx, batches, workers)
+            results = pooled(ctx, batches, workers)
         else:
             results = (ctx.score(d, b) for d, b in batches)
-        for (_, batch), (rows, scored, bound_hits, bound_limited) in zip(batches, results, strict=True):
-            result.candidates_scored += scored
-            result.bound_hits += bound_hits
-            result.bound_limited += bound_limited
-            with store.transaction():
-                store.conn.executemany(
-                    "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
-                    " probability, registry, sources, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(job_id, *row) for row in rows],
-                )
-            result.stored += len(rows)
+        for (_, batch), out in zip(batches, results, strict=True):
+            result.candidates_scored += out.scored
+            result.bound_hits += out.bound_hits
+            result.bound_limited += out.bound_limited
+            store_candidates(store, job_id, out.rows)
+            result.stored += len(out.rows)
             done += len(batch)
             if on_progress:
                 on_progress(done, total)
         result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
-        with store.transaction():
-            store.conn.execute(
-                "UPDATE jobs SET status = 'done', finished_at = ?, counts = ?, timings = ? WHERE id = ?",
-                (
-                    now_iso(),
-                    json.dumps(
-                        {
-                            k: getattr(result, k)
-                            for k in (
-                                "residents",
-                                "missing",
-                                "candidates_scored",
-                                "stored",
-                                "bound_hits",
-                                "bound_limited",
-                                "missing_side",
-                            )
-                        }
-                    ),
-                    json.dumps(result.timings),
-                    job_id,
-                ),
-            )
-            store.audit(
-                "match",
-                subject=f"job {job_id}",
-                detail={"mode": mode, "stored": result.stored, "residents": result.residents},
-            )
+        finish_job(store, result)
     except BaseException:
-        with store.transaction():
-            store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
+        fail_job(store, job_id)
         raise
     return result
-
-
-class BatchOut(NamedTuple):
-    rows: list[tuple]  # candidates to store
-    scored: int  # pairs compared in full
-    bound_hits: int
-    bound_limited: int  # where the bound could have changed the top k (block order: every hit)
-
-
-@dataclass(frozen=True)
-class BatchSpec:
-    """Everything a batch needs besides the store: the same for every batch of a job, picklable."""
-
-    root: Path | None
-    key: str | None
-    params: dict
-    bound: int
-    top_k: int
-    min_weight: float | None
-    exhaustive: bool = False  # compare every blocked pair in full (the reference the pruned search must equal)
-
-
-@dataclass
-class BatchContext:
-    """Blocks, calibration, parameters and surname frequencies, built once per process; batches are
-    independent of each other, so the same batches could go to a distributed engine."""
-
-    spec: BatchSpec
-    store: Store
-    blocks: dict
-    cal: Calibration
-    params: Params
-    freqs: NameFrequencies
-    table: MissingTable | None = None
-    weights: Weights | None = None
-    missing_side: str = ""  # how the missing side was loaded: built, patched or current (snapshot.py)
-
-    @classmethod
-    def build(cls, spec: BatchSpec, store: Store, directions: set[str]) -> BatchContext:
-        """The pruned search takes the missing side from its snapshot (patched with what changed since);
-        the exhaustive reference and the reverse direction build their blocks afresh."""
-        pruned = "resident" in directions and not spec.exhaustive
-        blocks, table, how = {}, None, ""
-        if pruned:
-            loaded = load_missing_side(store, spec.key)
-            blocks["resident"], table, how = loaded.blocks, loaded.table, f"{loaded.how} ({loaded.delta} records)"
-        for d in directions - set(blocks):
-            blocks[d] = build_blocks(store, "missing" if d == "resident" else "residents", spec.key)
-        blocks = {
-            d: attach_faces(b, store, "missing" if d == "resident" else "residents", spec.key)
-            for d, b in blocks.items()
-        }
-        params, freqs = Params.from_json(spec.params), NameFrequencies.from_store(store)
-        return cls(
-            spec,
-            store,
-            blocks,
-            workspace_calibration(spec.root),
-            params,
-            freqs,
-            table,
-            Weights(params, freqs) if pruned else None,
-            how,
-        )
-
-    def _ranked(self, r: ResidentView, f: Found) -> Ranked:
-        """Exact weights of a resident's candidates that can reach its top k, by the pruned search."""
-        return rank_candidates(
-            r,
-            f.ids,
-            self.table,
-            self.weights,
-            self.cal,
-            self.spec.top_k,
-            self.spec.min_weight,
-            f.faces,
-            lambda ids: load_missing(self.store, ids, self.spec.key),
-            self.spec.bound,
-            self.blocks["resident"].face_stats,
-        )
-
-    def score(self, direction: str, batch: list[int]) -> BatchOut:
-        """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""
-        store, key, spec = self.store, self.spec.key, self.spec
-        blocks = self.blocks[direction]
-        pruned = self.table is not None and direction == "resident"
-        if direction == "resident":
-            selves = load_residents(store, batch, key)
-            # the pruned search applies the bound itself, by upper bound instead of block order
-            cap = None if pruned else spec.bound
-            faces = face_hits(list(selves.values()), blocks)
-            found = {i: candidates_for_resident(selves[i], blocks, cap, faces[i]) for i in batch if i in selves}
-        else:
-            selves = load_missing(store, batch, key)
-            found = {i: candidates_for_missing(selves[i], blocks, spec.bound) for i in batch if i in selves}
-        if pruned:
-            others: dict = {}
-        elif direction == "resident":
-            others = load_missing(store, [c for f in found.values() for c in f.ids], key)
-        else:
-            others = load_residents(store, [c for f in found.values() for c in f.ids], key)
-        rows: list[tuple] = []
-        n_scored = bound_hits = bound_limited = 0
-        for i, f in found.items():
-            bound_hits += int(f.bound_hit)
-            if pruned:
-                # exact weights of the candidates that can reach the top k; only those are explained in full
-                ranked = self._ranked(selves[i], f)
-                bound_hits += int(ranked.cut > 0)
-                bound_limited += int(ranked.limited)
-                n_scored += len(ranked.weights)
-                others = load_missing(store, self._shortlist(list(ranked.weights.items())), key)
-                pairs = [(selves[i], others[c], f.sources(c)) for c in others]
-            else:
-                pairs = [
-                    (selves[i], others[c], f.sources(c))
-                    if direction == "resident"
-                    else (others[c], selves[i], f.sources(c))
-                    for c in f.ids
-                ]
-            scored = []
-            for r, m, sources in pairs:
-                if m.from_resident_id == r.id:
-                    continue  # a returned resident's own registry entry
-                s = score(comparison_vector(r, m, self.cal), self.params, surname_of(m.names), self.freqs)
-                n_scored += 0 if pruned else 1
-                if spec.min_weight is None or s.weight >= spec.min_weight:
-                    scored.append((r, m, s, sources))
-            # registry entries (a person who wandered again) first when they hit, then by weight, then by id
-            scored.sort(
-                key=lambda x: (
-                    -(x[1].kind != "missing" and x[2].weight >= ALERT_WEIGHT),
-                    -x[2].weight,
-                    x[1].id if direction == "resident" else x[0].id,
-                )
-            )
-            for rank, (r, m, s, sources) in enumerate(scored[: spec.top_k], start=1):
-                rows.append(
-                    (
-                        r.id,
-                        m.id,
-                        direction,
-                        rank,
-                        s.weight,
-                        s.probability,
-                        int(m.kind != "missing"),
-                        ",".join(sorted(sources)),
-                        s.terms_json(),
-                    )
-                )
-        return BatchOut(rows, n_scored, bound_hits, bound_limited if pruned else bound_hits)
-
-    def _shortlist(self, weights: list[tuple[int, float]]) -> list[int]:
-        """The candidates to explain: the top k by exact weight (registry hits first) and any tied with the last."""
-        spec, table = self.spec, self.table
-        kept = [(c, w) for c, w in weights if spec.min_weight is None or w >= spec.min_weight]
-        reg = table.registry[table.positions([c for c, _ in kept])] if kept else []
-        kept = sorted(
-            ((bool(g) and w >= ALERT_WEIGHT, w, c) for (c, w), g in zip(kept, reg, strict=True)),
-            key=lambda t: (-t[0], -t[1], t[2]),
-        )
-        if len(kept) <= spec.top_k:
-            return [c for _, _, c in kept]
-        last = kept[spec.top_k - 1][1]
-        return [c for hit, w, c in kept if hit or w >= last - 0.01][: spec.top_k * 2]
-
-
-_WORKER: dict = {}
-
-
-def _worker_init() -> None:
-    """In a forked worker: its own store connection, the parent's blocks and tables as they are (shared
-    copy-on-write), and faiss on one thread (OpenMP's pool does not survive a fork: a search would hang)."""
-    import faiss
-
-    from reunite.workspace import Workspace
-
-    faiss.omp_set_num_threads(1)
-    ctx: BatchContext = _WORKER["ctx"]
-    _WORKER["ctx"] = replace(ctx, store=Store.open(Workspace(ctx.spec.root), migrate=False))
-
-
-def _worker_score(task: tuple[str, list[int]]) -> BatchOut:
-    return _WORKER["ctx"].score(*task)
-
-
-def _pooled(ctx: BatchContext, batches: list[tuple[str, list[int]]], workers: int):
-    """Batches in a pool of forked processes, results in order. The blocks and the columnar table are built
-    once, here, and the workers inherit them: building them per worker cost minutes and memory at 1M records.
-    gc.freeze keeps the collector from touching (and so copying) the inherited objects in every worker."""
-    import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    _WORKER["ctx"] = ctx
-    gc.collect()
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init
-        ) as pool:
-            yield from pool.map(_worker_score, batches)
-    finally:
-        _WORKER.clear()
-        gc.unfreeze()
 
 
 def list_candidates(
@@ -563,7 +194,7 @@ def list_candidates(
 
 def explain_pair(store: Store, resident_id: int, missing_id: int) -> tuple[Score, Params]:
     """The waterfall of one pair, computed now with the current parameters (each term and its weight)."""
-    key = settings_key_in_use(store)
+    key = settings_in_use(store)
     cal = workspace_calibration(store.workspace.root if store.workspace else None)
     params = current_params(store)
     freqs = NameFrequencies.from_store(store)
@@ -577,8 +208,6 @@ def record_decision(
 ) -> None:
     """Append a review decision. Confirming closes the record and returns the resident (who becomes a
     returned-person registry entry)."""
-    from reunite.store import current_actor
-
     with store.transaction():
         store.conn.execute(
             "INSERT INTO decisions (resident_id, missing_id, decision, note, by, at) VALUES (?, ?, ?, ?, ?, ?)",

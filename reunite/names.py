@@ -420,3 +420,12 @@ class NameFrequencies:
             if c > 1:
                 repeated[full] = c
         return cls(counts, sum(counts.values()), full_counts=repeated, full_total=total, full_square=square)
+
+
+def surname_of(names: list[str]) -> str | None:
+    """The first surname among a record's names (the one its term frequency is counted by)."""
+    for n in names:
+        p = parse_name(n)
+        if p and p.surname:
+            return p.surname
+    return None

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from reunite.faces import EncodeSettings, encode_pending
 from reunite.files import record_label, replacing, write_manifest
 from reunite.index import build_indexes
-from reunite.jobs import ALERT_WEIGHT, list_candidates, run_match
+from reunite.jobs import list_candidates, run_match
 from reunite.locks import RunLock
+from reunite.runner import ALERT_WEIGHT
 from reunite.safecsv import write_csv
 from reunite.store import Store, now_iso
 from reunite.textkeys import compute_name_keys, compute_place_keys

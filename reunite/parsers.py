@@ -182,6 +182,19 @@ def parse_date(value: object, *, max_year: int | None = None) -> str | None:
         raise ParseError(f"no such day {text!r}") from exc
 
 
+def iso_year(iso: str | None) -> int | None:
+    """The year of a stored ISO date (full or partial), None when unknown."""
+    return int(iso[:4]) if iso else None
+
+
+def iso_date(iso: str | None) -> date | None:
+    """A stored ISO date (full or partial: a missing month or day is the first) as a date."""
+    if not iso:
+        return None
+    parts = [int(x) for x in iso.split("-")] + [1, 1]
+    return date(parts[0], parts[1] or 1, parts[2] or 1)
+
+
 # -- ages ----------------------------------------------------------------------------------------------
 _AGE_APPROX = re.compile(r"^(?:约|大约|大概|估计|目测|估|近)?(\d{1,3})(?:岁|周岁)?(左右|上下|许)?$")
 _AGE_RANGE = re.compile(r"^(\d{1,3})(?:岁)?\s*(?:-|~|～|至|到|—|–)\s*(\d{1,3})(?:岁|周岁)?$")

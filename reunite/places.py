@@ -174,33 +174,7 @@ def region_place(code: str | None) -> PlaceHit | None:
     return PlaceHit(now, g.units[now].level, g.full_name(now), f"{how} ID region code", code, 0.95)
 
 
-@dataclass
-class PlaceMatch:
-    level: str
-    a: PlaceHit | None = None
-    b: PlaceHit | None = None
-    note: str = ""
-
-    def describe(self) -> str:
-        if self.a and self.b:
-            return f"place: {self.level} ({self.a.name} ~ {self.b.name}){'; ' + self.note if self.note else ''}"
-        return f"place: {self.level}{' (' + self.note + ')' if self.note else ''}"
-
-
-def _shared_depth(a: str, b: str) -> int:
-    """4 township, 3 county, 2 prefecture, 1 province, 0 nothing."""
-    if len(a) == 9 and len(b) == 9 and a == b:
-        return 4
-    for depth, n in ((3, 6), (2, 4), (1, 2)):
-        if a[:n] == b[:n] and a[:n].strip("0") and (depth == 1 or a[n - 2 : n] != "00"):
-            return depth
-    return 0
-
-
-def _depth_of(code: str) -> int:
-    if len(code) == 9:
-        return 4
-    return 1 if code[2:] == "0000" else 2 if code[4:] == "00" else 3
+MIN_PLACE_CONFIDENCE = 0.4  # a reading less sure than this is not compared
 
 
 def plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
@@ -209,29 +183,3 @@ def plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
         return []
     top = max(h.confidence for h in hits)
     return [h for h in hits if h.confidence >= max(floor, top - 0.3)]
-
-
-def compare_places(
-    a: list[PlaceHit],
-    b: list[PlaceHit],
-    accent_group: str | None = None,
-    hometown_group: str | None = None,
-    min_confidence: float = 0.4,
-) -> PlaceMatch:
-    """The best shared level over every pair of readings (a reading only counts to its own depth)."""
-    a, b = plausible(a, min_confidence), plausible(b, min_confidence)
-    best: PlaceMatch | None = None
-    best_depth = 0
-    for x in a:
-        for y in b:
-            depth = min(_shared_depth(x.code, y.code), _depth_of(x.code), _depth_of(y.code))
-            if depth > best_depth:
-                best_depth = depth
-                best = PlaceMatch(PLACE_LEVELS[4 - depth], x, y)
-    if best is not None:
-        return best
-    if accent_group and hometown_group and accent_group == hometown_group:
-        return PlaceMatch("accent_consistent", note=f"accent and hometown both {accent_group}")
-    if a and b:
-        return PlaceMatch("conflicting", a[0], b[0])
-    return PlaceMatch("unknown")

@@ -17,98 +17,17 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reunite.compare import TERMS, Level
-from reunite.names import FULL_TF_LEVELS, NameFrequencies, parse_name
-from reunite.names import LEVELS as NAME_LEVELS
+from reunite.names import FULL_TF_LEVELS, NameFrequencies
+from reunite.terms import NULL_LEVELS, SCORED_TERMS, Level
+from reunite.terms.name import TF_CLIP, TF_LEVELS
 
-LEVELS: dict[str, tuple[str, ...]] = {
-    "name": NAME_LEVELS,
-    "place": (
-        "same_township",
-        "same_county",
-        "same_prefecture",
-        "same_province",
-        "found_near",
-        "accent_consistent",
-        "conflicting",
-        "unknown",
-    ),
-    "sex": ("same", "different", "unknown"),
-    "age": ("within", "near", "far", "incompatible", "unknown"),
-    "height": ("close", "near", "far", "unknown"),
-    "timeline": ("consistent", "found_before_missing", "unknown"),
-    "features": ("distinctive_same_place", "distinctive", "condition", "none_shared", "unknown"),
-    "accent": ("same_group", "different_group", "unknown"),
-}
-NULL_LEVELS = frozenset({"unknown", "none"})
-
-# P(level | same person): documented priors. Rationale: names are written from hearing, so a true pair is
-# often not exact (about half below exact); sex is recorded wrongly ~3% of the time; estimated ages miss the
-# range a third of the time; stations are usually near home (same county/prefecture most often).
-M_PRIORS: dict[str, dict[str, float]] = {
-    "name": {
-        "exact": 0.30,
-        "normalised": 0.05,
-        "homophone": 0.10,
-        "dialect": 0.14,
-        "fuzzy": 0.07,
-        "one_syllable": 0.05,
-        "given_only": 0.06,
-        "surname_only": 0.07,
-        "nickname": 0.05,
-        "different": 0.11,
-    },
-    "place": {
-        "same_township": 0.08,
-        "same_county": 0.35,
-        "same_prefecture": 0.17,
-        "same_province": 0.10,
-        "found_near": 0.10,
-        "accent_consistent": 0.10,
-        "conflicting": 0.10,
-    },
-    "sex": {"same": 0.97, "different": 0.03},
-    "age": {"within": 0.60, "near": 0.30, "far": 0.08, "incompatible": 0.02},
-    "height": {"close": 0.70, "near": 0.22, "far": 0.08},
-    "timeline": {"consistent": 0.97, "found_before_missing": 0.03},
-    "features": {"distinctive_same_place": 0.35, "distinctive": 0.25, "condition": 0.15, "none_shared": 0.25},
-    "accent": {"same_group": 0.85, "different_group": 0.15},
-}
+# each term's levels, m priors and u defaults are the term's own data (reunite/terms)
+LEVELS: dict[str, tuple[str, ...]] = {t.name: t.levels for t in SCORED_TERMS}
+M_PRIORS: dict[str, dict[str, float]] = {t.name: t.m for t in SCORED_TERMS}  # P(level | same person)
 # P(level | different people) before any data: used alone on an empty workspace, and as the shrinkage target.
-U_DEFAULTS: dict[str, dict[str, float]] = {
-    "name": {
-        "exact": 1e-5,
-        "normalised": 1e-5,
-        "homophone": 2e-5,
-        "dialect": 1e-4,
-        "fuzzy": 3e-4,
-        "one_syllable": 2e-3,
-        "given_only": 5e-3,
-        "surname_only": 0.04,
-        "nickname": 0.01,
-        "different": 0.94256,
-    },
-    "place": {
-        "same_township": 1e-4,
-        "same_county": 1e-3,
-        "same_prefecture": 5e-3,
-        "same_province": 0.04,
-        "found_near": 0.01,
-        "accent_consistent": 0.08,
-        "conflicting": 0.8639,
-    },
-    "sex": {"same": 0.5, "different": 0.5},
-    "age": {"within": 0.12, "near": 0.15, "far": 0.18, "incompatible": 0.55},
-    "height": {"close": 0.35, "near": 0.3, "far": 0.35},
-    "timeline": {"consistent": 0.6, "found_before_missing": 0.4},
-    "features": {"distinctive_same_place": 0.002, "distinctive": 0.02, "condition": 0.1, "none_shared": 0.878},
-    "accent": {"same_group": 0.2, "different_group": 0.8},
-}
+U_DEFAULTS: dict[str, dict[str, float]] = {t.name: t.u for t in SCORED_TERMS}
 SHRINK = 200.0  # pseudo-count of the defaults when estimating u (and m) from data
-TF_LEVELS = frozenset({"exact", "normalised", "homophone", "dialect", "fuzzy", "one_syllable", "surname_only"})
-
-
-ORDERED = frozenset({"name"})  # terms whose levels are ordered by strength (LEVELS order)
+ORDERED = frozenset(t.name for t in SCORED_TERMS if t.ordered)  # terms whose levels are ordered by strength
 
 
 def ordered_weights(order: tuple[str, ...], m: dict[str, float], u: dict[str, float]) -> dict[str, float]:
@@ -267,9 +186,6 @@ def format_probability(p: float | None) -> str:
     return f">{SHOWN_MAX:.2f}" if p > SHOWN_MAX else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-TF_CLIP = 3.0  # bits: a term-frequency adjustment moves a name's weight by at most this much either way
-
-
 def tf_adjustment(params: Params, surname_share: float) -> float:
     """Term-frequency adjustment of a name agreement: a shared rare surname says more than a shared 王."""
     return max(-TF_CLIP, min(TF_CLIP, math.log2(params.mean_surname_share / surname_share)))
@@ -331,14 +247,6 @@ def strongest_terms(terms: list[dict], n: int = 3) -> str:
     return "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
 
 
-def surname_of(names: list[str]) -> str | None:
-    for n in names:
-        p = parse_name(n)
-        if p and p.surname:
-            return p.surname
-    return None
-
-
 def sample_pairs(resident_ids: list[int], missing_ids: list[int], n: int, seed: int = 0) -> list[tuple[int, int]]:
     rng = random.Random(seed)
     if not resident_ids or not missing_ids:
@@ -361,6 +269,3 @@ def load_params(folder: Path) -> Params | None:
     if not pointer.is_file():
         return None
     return Params.from_json(json.loads((folder / f"{pointer.read_text().strip()}.json").read_text()))
-
-
-assert set(LEVELS) | {"face"} == set(TERMS)

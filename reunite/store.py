@@ -8,11 +8,13 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from reunite.errors import NotFoundError, WorkspaceError
 from reunite.migrations import MIGRATIONS, SCHEMA_VERSION
 from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident, column_fields
-from reunite.workspace import Workspace
+from reunite.workspace import DB_NAME, Workspace, create_workspace
 
 RESIDENT_COLUMNS = column_fields(Resident)
 MISSING_COLUMNS = column_fields(MissingPerson)
@@ -476,3 +478,14 @@ def _split_sql(script: str) -> list[str]:
     if rest:
         statements.append(rest)
     return statements
+
+
+def init_workspace(home: Path | None = None) -> tuple[Workspace, bool]:
+    """Create (or complete) a workspace at `home` and its database; returns it and whether the database is new."""
+    ws = create_workspace(home)
+    created = not ws.db_path.exists()
+    with Store.open(ws) as store:
+        store.migrate()
+    for p in ws.root.glob(DB_NAME + "*"):
+        os.chmod(p, 0o600)
+    return ws, created

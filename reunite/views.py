@@ -85,7 +85,7 @@ def _attach(store: Store, views: dict, part: list[int], owner: str, settings_key
         views[r["o"]].names.append(r["name"])
     for r in store.conn.execute(
         f"SELECT {owner} AS o, code, level, how, confidence, field FROM place_keys WHERE {owner} IN ({marks})"
-        " ORDER BY field = 'id_region' DESC, rank",
+        " ORDER BY field = 'id_region' DESC, rank, id",
         part,
     ):
         views[r["o"]].places.append(PlaceHit(r["code"], r["level"], r["code"], r["how"], r["field"], r["confidence"]))

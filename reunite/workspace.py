@@ -50,10 +50,9 @@ def private_umask() -> None:
     os.umask(0o077)
 
 
-def init_workspace(home: Path | None = None) -> tuple[Workspace, bool]:
-    """Create (or complete) a workspace at `home`; returns it and whether the database is new."""
-    from reunite.store import Store
-
+def create_workspace(home: Path | None = None) -> Workspace:
+    """Create (or complete) the folders of a workspace at `home`, private to its owner. The database is the
+    store's to create (reunite.store.init_workspace)."""
     private_umask()
     root = Path(home if home is not None else os.environ.get(ENV_HOME) or Path.cwd()).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -62,13 +61,7 @@ def init_workspace(home: Path | None = None) -> tuple[Workspace, bool]:
         d = root / name
         d.mkdir(exist_ok=True)
         os.chmod(d, 0o700)
-    ws = Workspace(root)
-    created = not ws.db_path.exists()
-    with Store.open(ws) as store:
-        store.migrate()
-    for p in root.glob(DB_NAME + "*"):
-        os.chmod(p, 0o600)
-    return ws, created
+    return Workspace(root)
 
 
 def find_workspace(home: Path | None = None, start: Path | None = None) -> Workspace:

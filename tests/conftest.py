@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from reunite.store import Store
-from reunite.workspace import init_workspace
+from reunite.store import Store, init_workspace
 
 
 @pytest.fixture

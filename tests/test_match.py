@@ -128,18 +128,18 @@ def test_new_touches_only_changed_records(matched, tmp_path):
 
 
 def test_nightly_rerun_after_a_kill_makes_no_duplicates(matched, monkeypatch):
-    import reunite.jobs as jobs
+    import reunite.runner as runner
 
-    real = jobs.BatchContext.score
+    real = runner.BatchContext.score
 
     def killed(*a, **k):
         raise KeyboardInterrupt  # the cron run is killed mid-job
 
-    monkeypatch.setattr(jobs.BatchContext, "score", killed)
+    monkeypatch.setattr(runner.BatchContext, "score", killed)
     with pytest.raises(KeyboardInterrupt):
         run_match(matched, "new")
     assert matched.conn.execute("SELECT status FROM jobs").fetchone()[0] == "failed"
-    monkeypatch.setattr(jobs.BatchContext, "score", real)
+    monkeypatch.setattr(runner.BatchContext, "score", real)
     lines: list[str] = []
     first = run_nightly(matched, lines.append, workers=1)
     assert first.ok and first.alerts >= 1

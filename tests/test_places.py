@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reunite.gazetteer import gazetteer, short_name
-from reunite.places import PlaceHit, compare_places, region_place, resolve
+from reunite.places import region_place, resolve
 
 RESOLVE = [
     # text, accent group, expected top code, how starts with
@@ -77,40 +77,6 @@ def test_old_id_region_code_maps_to_today():
     assert region_place("999999") is None
 
 
-def hit(code: str, conf: float = 1.0) -> PlaceHit:
-    return PlaceHit(code, 0, code, "exact", code, conf)
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "level"),
-    [
-        ("411623101", "411623101", "same_township"),
-        ("411623101", "411623", "same_county"),
-        ("411623", "411623", "same_county"),
-        ("411623", "411602", "same_prefecture"),
-        ("411623", "411600", "same_prefecture"),
-        ("411623", "410100", "same_province"),
-        ("411623", "410000", "same_province"),
-        ("411623", "511302", "conflicting"),
-    ],
-)
-def test_place_levels(a, b, level):
-    assert compare_places([hit(a)], [hit(b)]).level == level
-    assert compare_places([hit(b)], [hit(a)]).level == level
-
-
-def test_place_levels_accent_and_unknown():
-    assert compare_places([], [hit("411623")], "中原官话", "中原官话").level == "accent_consistent"
-    assert compare_places([hit("511302")], [hit("411623")], "中原官话", "中原官话").level == "accent_consistent"
-    assert compare_places([], [hit("411623")]).level == "unknown"
-    assert compare_places([hit("411623", 0.1)], [hit("411623")]).level == "unknown"  # too unsure to count
-
-
-def test_heard_place_against_registered_hometown():
-    m = compare_places(resolve("贺南上水"), resolve("河南省周口市商水县"))
-    assert m.level == "same_county"
-
-
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
@@ -120,6 +86,14 @@ PLACE_CHARS = "河南省周口市商水县湖北襄樊阳台港澳东西南北�
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=PLACE_CHARS, max_size=14))
 def test_resolve_never_fails_on_any_text(text):
+    from dataclasses import replace
+
+    from reunite.calibration import default_calibration
+    from reunite.compare import comparison_vector
+    from tests.test_terms import mis, res
+
     hits = resolve(text)
     assert all(0 < h.confidence <= 1 and h.code for h in hits)
-    compare_places(hits, resolve("河南省周口市商水县"))
+    home = [replace(h, span="hometown") for h in resolve("河南省周口市商水县")]
+    r = res(places=[replace(h, span="place_clues") for h in hits])
+    assert comparison_vector(r, mis(places=home), default_calibration())[2].term == "place"

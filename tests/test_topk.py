@@ -1,6 +1,6 @@
-"""The pruned top-k search against its references: vectorised levels against compare.py on every pair, fast
-weights against score(), and a pruned job against an exhaustive one (as faiss contrib checks approximate
-search against exact search)."""
+"""The pruned top-k search against its references: the table built in SQL against the table of each pair's
+views (what every term compares), fast weights against score(), the bounds against the exact terms, and a
+pruned job against an exhaustive one (as faiss contrib checks approximate search against exact search)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import pytest
 
 from reunite.calibration import workspace_calibration
 from reunite.candidates import FaceHits
-from reunite.columnar import TERM_LEVELS, MissingTable, syllable_readings
-from reunite.compare import compare_face, comparison_vector
+from reunite.columnar import MissingTable, syllable_readings
+from reunite.compare import compare_candidates, comparison_vector
+from reunite.estimate import current_params
 from reunite.ingest import ingest_file
-from reunite.jobs import current_params, run_match
-from reunite.names import NameFrequencies
-from reunite.scoring import score, surname_of
+from reunite.jobs import run_match
+from reunite.names import NameFrequencies, surname_of
+from reunite.scoring import score
+from reunite.terms import FACE, NAME, TABLE_TERMS
+from reunite.terms.name import KEYED_LEVELS
 from reunite.textkeys import compute_name_keys, compute_place_keys
-from reunite.topk import KEYED_LEVELS, Weights, name_bounds, rank_candidates
+from reunite.topk import Weights, rank_candidates
 from reunite.views import load_missing, load_residents
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
@@ -26,8 +29,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 @pytest.fixture(scope="module")
 def sampled(tmp_path_factory):
-    from reunite.store import Store
-    from reunite.workspace import init_workspace
+    from reunite.store import Store, init_workspace
 
     ws, _ = init_workspace(tmp_path_factory.mktemp("topk") / "ws")
     store = Store.open(ws)
@@ -53,27 +55,48 @@ def _all_pairs(store):
     return res, mis
 
 
-def test_vectorised_levels_equal_compare_py_on_every_pair(sampled):
+def test_levels_on_the_sql_table_equal_the_levels_of_each_pair(sampled):
+    """The job compares against the table built in SQL; explain and the exhaustive reference against a
+    table built from the pair's views: every term gives the same level either way, on every pair."""
     res, mis = _all_pairs(sampled)
     table = MissingTable.build(sampled, None)
     cal = workspace_calibration(None)
     pos = table.positions(sorted(mis))
     checked = 0
     for r in list(res.values())[::3]:
-        levels = table.levels(r, pos)
+        levels = {t.name: t.compare(r, table, pos) for t in (NAME, *TABLE_TERMS)}
         for k, mid in enumerate(sorted(mis)):
-            ref = {lv.term: lv.level for lv in comparison_vector(r, mis[mid], cal)}
-            for term, arr in levels.items():
-                assert TERM_LEVELS[term][arr[k]] == ref[term], (term, r.external_id, mis[mid].external_id)
+            ref = {lv.term: lv for lv in comparison_vector(r, mis[mid], cal)}
+            for t in (NAME, *TABLE_TERMS):
+                assert t.levels[levels[t.name][k]] == ref[t.name].level, (t.name, r.external_id, mis[mid].external_id)
+                if t in TABLE_TERMS:
+                    assert t.detail(r, table, pos[k], ref[t.name].level) == ref[t.name].detail
             checked += 1
     assert checked > 5000
+
+
+def test_table_from_views_equals_the_sql_build(sampled):
+    from dataclasses import fields
+
+    _, mis = _all_pairs(sampled)
+    sql, views = MissingTable.build(sampled, None), MissingTable.from_views(list(mis.values()))
+    for f in fields(MissingTable):
+        a, b = getattr(sql, f.name), getattr(views, f.name)
+        if isinstance(a, np.ndarray):
+            assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), f.name
+        elif f.name == "syllables":
+            assert np.array_equal(a.syl, b.syl) and np.array_equal(a.norm, b.norm) and a.vocab == b.vocab
+        elif f.name in ("home", "near"):
+            for part in ("c6", "town", "depth"):
+                assert np.array_equal(getattr(a, part), getattr(b, part)), (f.name, part)
+        else:
+            assert a == b, f.name
 
 
 def test_dialect_or_better_names_share_a_full_name_key(sampled):
     """The premise of the name bound: a name agreeing at dialect level or better shares the blocking key."""
     res, mis = _all_pairs(sampled)
     table = MissingTable.build(sampled, None)
-    cal = workspace_calibration(None)
     ids = sorted(mis)
     pos = table.positions(ids)
     seen = 0
@@ -83,8 +106,8 @@ def test_dialect_or_better_names_share_a_full_name_key(sampled):
         could = table.open_names[pos].copy()
         for n in r.names:
             could |= table.syllables.possible_levels(pos, n)["keyed"]
-        for k, mid in enumerate(ids):
-            level = comparison_vector(r, mis[mid], cal)[1].level
+        for k, index in enumerate(NAME.compare(r, table, pos)):
+            mid, level = ids[k], NAME.levels[index]
             if level in KEYED_LEVELS:
                 seen += 1
                 assert could[k], (r.names, mis[mid].names, level)
@@ -132,10 +155,11 @@ def test_name_bound_is_never_below_the_name_weight(sampled):
     pos = table.positions(ids)
     below_full = full_tf = 0
     for r in res.values():
-        bounds = name_bounds(r, pos, table, weights)
+        bounds = NAME.bounds(r, pos, table, weights)
+        vectors = compare_candidates(r, table, pos, [mis[mid] for mid in ids], cal)
         for k, mid in enumerate(ids):
             m = mis[mid]
-            terms = score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs).terms
+            terms = score(vectors[k], params, surname_of(m.names), freqs).terms
             name = next(t for t in terms if t.term == "name")
             assert name.weight <= bounds[k], (r.names, m.names, name.weight, bounds[k])
             below_full += bounds[k] < 5
@@ -174,7 +198,6 @@ def test_face_bound_is_never_below_the_face_evidence(n_resident):
     one to three; the nearest photos of each query found by brute force and cut at FACE_K as the search cuts
     them; every record's evidence (compare_face: best pair or mean encodings) is within its bound."""
     from reunite.candidates import FACE_K, FaceHits, photo_spread
-    from reunite.topk import face_bounds
     from reunite.views import MissingView, ResidentView
 
     cal = workspace_calibration(None)
@@ -206,7 +229,7 @@ def test_face_bound_is_never_below_the_face_evidence(n_resident):
     mean_best, mean_floor = nearest(queries.mean(axis=0)) if n_resident > 1 else (best, floor)
     count, spread = photo_spread(n, owner, vectors)
     ids = np.arange(n)
-    bounds = face_bounds(n_resident, ids, FaceHits(ids, best, floor, mean_best, mean_floor), (count, spread), cal)
+    bounds = FACE.bounds(n_resident, ids, FaceHits(ids, best, floor, mean_best, mean_floor), (count, spread), cal)
     several = 0
     for i in range(n):
         m = MissingView(
@@ -222,7 +245,7 @@ def test_face_bound_is_never_below_the_face_evidence(n_resident):
             None,
             faces=[(k, vectors[k], None) for k in np.flatnonzero(owner == i)],
         )
-        face = compare_face(r, m, cal)
+        face = FACE.evidence(r, m, cal)
         assert face.llr <= bounds[i] + 1e-9, (i, face.detail, bounds[i])
         pair = max(cal.llr(float(np.linalg.norm(q - v)), "east_asian") for q in queries for _, v, _ in m.faces)
         several += "mean encodings" in face.detail and face.llr > pair + 1

@@ -6,8 +6,8 @@ import pytest
 
 from reunite.errors import WorkspaceError
 from reunite.migrations import SCHEMA_VERSION
-from reunite.store import Store
-from reunite.workspace import find_workspace, init_workspace
+from reunite.store import Store, init_workspace
+from reunite.workspace import find_workspace
 
 
 def mode(p):

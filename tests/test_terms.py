@@ -1,4 +1,5 @@
-"""Each comparison term's levels, table-driven."""
+"""Each comparison term's levels (and the text of a pair that is shown), table-driven, through the one-pair
+comparison, which is the vectorised comparison on a table of one row."""
 
 from __future__ import annotations
 
@@ -8,19 +9,11 @@ import numpy as np
 import pytest
 
 from reunite.calibration import default_calibration, pair_population
-from reunite.compare import (
-    Level,
-    compare_accent,
-    compare_age,
-    compare_face,
-    compare_features,
-    compare_height,
-    compare_sex,
-    compare_timeline,
-    parse_features,
-)
+from reunite.compare import comparison_vector
+from reunite.features import parse_features
 from reunite.places import PlaceHit
 from reunite.scoring import LEVELS, M_PRIORS, U_DEFAULTS, Params, estimate_u, prior_weight, score
+from reunite.terms import FACE, Level
 from reunite.views import MissingView, ResidentView
 
 
@@ -38,6 +31,11 @@ def res(**kw) -> ResidentView:
         features=None,
     )
     return ResidentView(**{**base, **kw})
+
+
+def term_level(term: str, r: ResidentView, m: MissingView) -> Level:
+    """One term's level of a pair, as every job compares it."""
+    return next(lv for lv in comparison_vector(r, m, default_calibration()) if lv.term == term)
 
 
 def mis(**kw) -> MissingView:
@@ -67,7 +65,7 @@ def mis(**kw) -> MissingView:
     ],
 )
 def test_age_levels(r, m, level):
-    assert compare_age(res(**r), mis(**m)).level == level
+    assert term_level("age", res(**r), mis(**m)).level == level
 
 
 @pytest.mark.parametrize(
@@ -86,7 +84,7 @@ def test_age_levels(r, m, level):
     ],
 )
 def test_height_levels(r, m, level):
-    assert compare_height(res(**r), mis(**m)).level == level
+    assert term_level("height", res(**r), mis(**m)).level == level
 
 
 @pytest.mark.parametrize(
@@ -100,7 +98,7 @@ def test_height_levels(r, m, level):
     ],
 )
 def test_timeline_levels(found, missing, level):
-    assert compare_timeline(res(found_date=found), mis(missing_date=missing)).level == level
+    assert term_level("timeline", res(found_date=found), mis(missing_date=missing)).level == level
 
 
 @pytest.mark.parametrize(
@@ -114,7 +112,7 @@ def test_timeline_levels(found, missing, level):
     ],
 )
 def test_feature_levels(a, b, level):
-    assert compare_features(res(features=a), mis(features=b)).level == level
+    assert term_level("features", res(features=a), mis(features=b)).level == level
 
 
 def test_parse_features_side_and_part():
@@ -125,7 +123,7 @@ def test_parse_features_side_and_part():
 @pytest.mark.parametrize(("a", "b", "level"), [("男", "男", "same"), ("M", "F", "different"), (None, "F", "unknown")])
 def test_sex_levels(a, b, level):
     g = {"男": "M", "女": "F"}
-    assert compare_sex(res(gender=g.get(a, a)), mis(gender=g.get(b, b))).level == level
+    assert term_level("sex", res(gender=g.get(a, a)), mis(gender=g.get(b, b))).level == level
 
 
 @pytest.mark.parametrize(
@@ -134,7 +132,7 @@ def test_sex_levels(a, b, level):
 )
 def test_accent_levels(accent, hometown, level):
     m = mis(places=[PlaceHit(hometown, 3, hometown, "exact", "hometown", 1.0)])
-    assert compare_accent(res(accent=accent), m).level == level
+    assert term_level("accent", res(accent=accent), m).level == level
 
 
 def test_face_uses_age_gap_population():
@@ -145,9 +143,9 @@ def test_face_uses_age_gap_population():
     r = res(age_min=40, age_max=44, faces=[(1, v, None)])
     child_photo = mis(birth_year=1982, faces=[(9, w, 1988)])  # photo at 6, now ~42: age gap 36 years
     adult_photo = mis(birth_year=1982, faces=[(9, w, 2020)])
-    assert compare_face(r, child_photo, cal).llr > compare_face(r, adult_photo, cal).llr
-    assert "age gap 36" in compare_face(r, child_photo, cal).detail
-    assert compare_face(res(), adult_photo, cal).level == "none"
+    assert FACE.evidence(r, child_photo, cal).llr > FACE.evidence(r, adult_photo, cal).llr
+    assert "age gap 36" in FACE.evidence(r, child_photo, cal).detail
+    assert FACE.evidence(res(), adult_photo, cal).level == "none"
 
 
 def test_scoring_weights_and_nulls():
@@ -203,12 +201,12 @@ def test_two_adult_photos_never_get_the_age_gap_curve():
     w[0] = 0.565
     r = res(age_min=55, age_max=65, found_date="2024-05-01", faces=[(1, v, None)])
     m = mis(birth_year=1964, faces=[(9, w, 1995)])
-    face = compare_face(r, m, cal)
+    face = FACE.evidence(r, m, cal)
     assert face.llr == pytest.approx(cal.llr(0.565, "east_asian"))
     assert "age gap" not in face.detail and face.llr < 0
     # the same resident photographed as a child (a record photo at 6) does get it
     child = mis(birth_year=1964, faces=[(9, w, 1970)])
-    assert compare_face(r, child, cal).llr == pytest.approx(cal.llr(0.565, "age_gap"))
+    assert FACE.evidence(r, child, cal).llr == pytest.approx(cal.llr(0.565, "age_gap"))
 
 
 def test_resident_photo_age_follows_its_taken_year():
@@ -220,7 +218,7 @@ def test_resident_photo_age_follows_its_taken_year():
     w[0] = 0.6
     r = res(age_min=40, age_max=44, found_date="2024-05-01", faces=[(1, v, 1990)])  # photo at ~8
     m = mis(birth_year=1982, faces=[(9, w, 2020)])
-    assert compare_face(r, m, cal).llr == pytest.approx(cal.llr(0.6, "age_gap"))
+    assert FACE.evidence(r, m, cal).llr == pytest.approx(cal.llr(0.6, "age_gap"))
 
 
 @pytest.mark.parametrize("n_missing", [12, 1_000, 10_000, 1_000_000])
@@ -244,8 +242,8 @@ def test_name_weights_are_ordered_by_strength_at_every_size(n_missing, exact_see
 
 
 def match_records_level(a: str, b: str) -> Level:
-    from reunite.compare import agreed_name
     from reunite.names import match_records
+    from reunite.terms.name import agreed_name
 
     res = match_records([a], [b], None, None)
     return Level("name", res.level, key=agreed_name(res))
@@ -319,12 +317,150 @@ def test_several_photos_compare_by_their_mean_encodings():
     w = v + rng.normal(0, 0.03, 128).astype(np.float32)
     r = res(age_min=40, age_max=44, found_date="2024-05-01", faces=[(1, a, 2024), (2, b, 2024)])
     m = mis(birth_year=1982, faces=[(9, w, 2020)])
-    face = compare_face(r, m, cal)
+    face = FACE.evidence(r, m, cal)
     d = float(np.linalg.norm((a + b) / 2 - w))
     assert combined_population(2, 1, "east_asian") == "east_asian_mean3"
     assert face.llr == pytest.approx(cal.llr(d, "east_asian_mean3")) and "mean encodings of 2 and 1" in face.detail
     child = mis(birth_year=1982, faces=[(9, w, 2020), (10, w, 1988)])  # a photo at 6
-    pairs = compare_face(r, child, cal)
+    pairs = FACE.evidence(r, child, cal)
     best = max(cal.llr(float(np.linalg.norm(x - w)), "east_asian") for x in (a, b))
     gap = max(cal.llr(float(np.linalg.norm(x - w)), "age_gap") for x in (a, b))
     assert pairs.llr == pytest.approx(max(best, gap)) and "photo pair(s)" in pairs.detail
+
+
+def clue(code: str, confidence: float = 1.0, span: str = "place_clues") -> PlaceHit:
+    return PlaceHit(code, 3, code, "exact", span, confidence)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "level"),
+    [
+        ("411623101", "411623101", "same_township"),
+        ("411623101", "411623", "same_county"),
+        ("411623", "411623", "same_county"),
+        ("411623", "411602", "same_prefecture"),
+        ("411623", "411600", "same_prefecture"),
+        ("411623", "410100", "same_province"),
+        ("411623", "410000", "same_province"),
+        ("411623", "511302", "conflicting"),
+    ],
+)
+def test_place_levels(a, b, level):
+    """A reading counts only to its own depth, whichever side holds the deeper one."""
+    for x, y in ((a, b), (b, a)):
+        got = term_level("place", res(places=[clue(x)]), mis(places=[clue(y, span="hometown")]))
+        assert got.level == level, (x, y)
+
+
+@pytest.mark.parametrize(
+    ("r", "m", "level", "detail"),
+    [
+        # the first of the resident's readings and then of the record's that reach the deepest level is shown
+        (
+            dict(places=[clue("411623"), clue("411602")]),
+            dict(places=[clue("411600", span="id_region"), clue("411623", span="hometown")]),
+            "same_county",
+            "411623 ~ 411623",
+        ),
+        (
+            dict(places=[clue("411602"), clue("411623")]),
+            dict(places=[clue("411600", span="id_region"), clue("411602", span="hometown")]),
+            "same_county",
+            "411602 ~ 411602",
+        ),
+        (
+            dict(places=[clue("511302")]),
+            dict(places=[clue("411623", span="hometown")]),
+            "conflicting",
+            "511302 ~ 411623",
+        ),
+        (
+            dict(accent="河南口音"),
+            dict(places=[clue("411623", span="hometown")]),
+            "accent_consistent",
+            "accent and hometown both 中原官话",
+        ),
+        (
+            dict(places=[clue("511302"), clue("411623101", span="found_place")]),
+            dict(places=[clue("411623", span="missing_place"), clue("370102", span="hometown")]),
+            "found_near",
+            "found near county",
+        ),
+        (dict(places=[clue("411623", 0.1)]), dict(places=[clue("411623", span="hometown")]), "unknown", ""),
+        (dict(places=[clue("411623")]), dict(), "unknown", ""),
+    ],
+)
+def test_place_levels_and_what_a_person_reads(r, m, level, detail):
+    got = term_level("place", res(**r), mis(**m))
+    assert (got.level, got.detail) == (level, detail)
+
+
+def test_heard_place_against_registered_hometown():
+    from dataclasses import replace
+
+    from reunite.places import resolve
+
+    r = res(places=[replace(h, span="place_clues") for h in resolve("贺南上水")])
+    m = mis(places=[replace(h, span="hometown") for h in resolve("河南省周口市商水县")])
+    assert term_level("place", r, m).level == "same_county"
+
+
+@pytest.mark.parametrize(
+    ("r", "m", "term", "detail"),
+    [
+        (dict(gender="F"), dict(gender="M"), "sex", "F / M"),
+        (
+            dict(age_min=60, age_max=69, found_date="2024-06-19"),
+            dict(birth_year=1958),
+            "age",
+            "age 66 on 2024 vs estimate 60-69",
+        ),
+        (
+            dict(height_cm=160, found_date="2024-01-01"),
+            dict(height_cm=120, birth_year=2010, missing_date="2018-01-01"),
+            "height",
+            "160 vs 120 cm (+42 growth)",
+        ),
+        (
+            dict(found_date="2020-01-01"),
+            dict(missing_date="2021-04-03"),
+            "timeline",
+            "found 458 days before the missing date",
+        ),
+        (dict(features="左脸有痣，右手缺小指"), dict(features="左脸黑痣"), "features", "L脸痣"),
+        (dict(features="聋哑"), dict(features="左脸有痣"), "features", "聋哑 vs 痣"),
+        (dict(), dict(), "name", "unknown on one side"),
+    ],
+)
+def test_what_a_person_reads_of_each_level(r, m, term, detail):
+    assert term_level(term, res(**r), mis(**m)).detail == detail
+
+
+def test_each_term_holds_its_levels_m_and_u():
+    """The scorer's tables are the terms' own data: one definition, null level last, m and u for the rest."""
+    from reunite.scoring import LEVELS, M_PRIORS, U_DEFAULTS
+    from reunite.terms import SCORED_TERMS, TERMS
+
+    assert TERMS == ("face", "name", "place", "sex", "age", "height", "timeline", "features", "accent")
+    for t in SCORED_TERMS:
+        assert t.levels[-1] == "unknown" and LEVELS[t.name] is t.levels
+        assert set(t.levels[:-1]) == set(t.m) == set(t.u)
+        assert M_PRIORS[t.name] is t.m and U_DEFAULTS[t.name] is t.u
+    assert [lv.term for lv in comparison_vector(res(), mis(), default_calibration())] == list(TERMS)
+
+
+@pytest.mark.parametrize(
+    ("llr", "level"),
+    [
+        (8.0, "strong"),
+        (7.99, "moderate"),
+        (3.0, "moderate"),
+        (0.01, "weak"),
+        (0.0, "against"),
+        (-5.0, "strongly_against"),
+    ],
+)
+def test_face_levels_name_the_evidence(llr, level):
+    from reunite.terms.face import face_level
+
+    assert face_level(llr, "").level == level

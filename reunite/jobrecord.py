@@ -1,0 +1,73 @@
+"""The record of a match job: created running with the versions it used (parameters, index, calibration,
+code), its candidate rows stored batch by batch, finished with its counts and timings and an audit row in
+one transaction, or marked failed. Only the process that created the job writes it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from reunite import __version__
+from reunite.store import Store, now_iso
+
+COUNTS = ("residents", "missing", "candidates_scored", "stored", "bound_hits", "bound_limited", "missing_side")
+
+
+@dataclass
+class JobResult:
+    job_id: int
+    mode: str
+    residents: int = 0
+    missing: int = 0
+    candidates_scored: int = 0
+    stored: int = 0
+    bound_hits: int = 0  # residents/records with more blocked candidates than the bound
+    bound_limited: int = 0  # ... where a candidate left out could have reached the top k
+    missing_side: str = ""  # snapshot.Loaded.how
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def create_job(
+    store: Store, mode: str, args: dict, params_version: str, index_version: str | None, calibration: str
+) -> int:
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT INTO jobs (mode, started_at, status, params_version, index_version, calibration_version,"
+            " code_version, args) VALUES (?, ?, 'running', ?, ?, ?, ?, ?)",
+            (mode, now_iso(), params_version, index_version, calibration, __version__, json.dumps(args)),
+        )
+    return int(cur.lastrowid)
+
+
+def store_candidates(store: Store, job_id: int, rows: list[tuple]) -> None:
+    """One batch's ranked candidates, whole or absent."""
+    with store.transaction():
+        store.conn.executemany(
+            "INSERT OR REPLACE INTO candidates (job_id, resident_id, missing_id, direction, rank, weight,"
+            " probability, registry, sources, terms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(job_id, *row) for row in rows],
+        )
+
+
+def finish_job(store: Store, result: JobResult) -> None:
+    """Done, with its counts and timings, and the audit row, in one transaction."""
+    with store.transaction():
+        store.conn.execute(
+            "UPDATE jobs SET status = 'done', finished_at = ?, counts = ?, timings = ? WHERE id = ?",
+            (
+                now_iso(),
+                json.dumps({k: getattr(result, k) for k in COUNTS}),
+                json.dumps(result.timings),
+                result.job_id,
+            ),
+        )
+        store.audit(
+            "match",
+            subject=f"job {result.job_id}",
+            detail={"mode": result.mode, "stored": result.stored, "residents": result.residents},
+        )
+
+
+def fail_job(store: Store, job_id: int) -> None:
+    with store.transaction():
+        store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
