@@ -4,7 +4,9 @@ domain errors to exit codes (1 failure, 2 unreadable input, 3 rows rejected, 4 n
 
 from __future__ import annotations
 
+import errno
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from reunite import __version__
 from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError
@@ -81,11 +84,45 @@ def run(ctx: typer.Context, fn: Callable[[Ctx], T], home: Path | None = None) ->
     try:
         return fn(c)
     except ReuniteError as exc:
-        c.err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        _error(c, str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         c.err.print("interrupted; nothing half-written was kept")
         raise typer.Exit(130) from None
+    except sqlite3.OperationalError as exc:
+        message, code = _database_problem(exc)
+        _error(c, message)
+        raise typer.Exit(code) from None
+    except OSError as exc:
+        if exc.errno not in SYSTEM_PROBLEMS:
+            raise
+        _error(c, f"{SYSTEM_PROBLEMS[exc.errno]}: {exc.filename or exc.strerror}; nothing half-written was kept")
+        raise typer.Exit(1) from None
+
+
+SYSTEM_PROBLEMS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EROFS: "the workspace is on a read-only file system",
+    errno.EACCES: "no permission to write",
+    errno.EPERM: "no permission to write",
+}
+
+
+def _database_problem(exc: sqlite3.OperationalError) -> tuple[str, int]:
+    """A database error as a person can act on it, and its exit code; the transaction was rolled back."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "another reunite command is writing to this workspace; run this one again when it has finished", 5
+    if "readonly" in text or "read-only" in text:
+        return "the workspace database is read-only (check its permissions and owner); nothing was changed", 4
+    if "full" in text:
+        return "the disk is full: nothing was changed; free some space and run the command again", 1
+    return f"the workspace database failed ({exc}); nothing was changed", 1
+
+
+def _error(c: Ctx, message: str) -> None:
+    c.err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
 
 
 @contextmanager
@@ -124,7 +161,8 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Ctx(home=home, quiet=quiet, by=by, console=Console(), err=Console(stderr=True))
+    # no console markup: ids, names and paths are printed as they are written (an id `[/red]` is an id)
+    ctx.obj = Ctx(home=home, quiet=quiet, by=by, console=Console(markup=False), err=Console(stderr=True, markup=False))
 
 
 @app.command()
@@ -147,9 +185,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Counts of residents, missing records, photos (encoded / pending / failed), index and last job."""
+    from reunite.jobrecord import reap_dead_jobs
 
     def go(c: Ctx) -> None:
         with c.store() as store:
+            reap_dead_jobs(store)  # a job whose process died shows as failed
             st = store.status()
         if as_json:
             typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
@@ -304,7 +344,7 @@ def index(
     """Encode new photos (cached by content), build the next face-index version (incremental), and key new
     names and places for matching."""
     from reunite.faces import EncodeSettings, encode_pending
-    from reunite.index import IndexParams, build_indexes
+    from reunite.index import IndexParams, build_indexes, index_lock
     from reunite.textkeys import compute_name_keys, compute_place_keys
 
     if model not in ("hog", "cnn"):
@@ -312,7 +352,7 @@ def index(
 
     def go(c: Ctx) -> None:
         settings = EncodeSettings(model=model, jitters=jitters)
-        with c.store() as store:
+        with c.store() as store, index_lock(store.workspace):
             with progress_bar(c, "encode faces") as update:
                 enc = encode_pending(store, settings, workers=workers, full=full, on_progress=update)
             c.say(

@@ -20,16 +20,25 @@ from reunite.views import MissingView, ResidentView
 
 
 def compare_candidates(
-    r: ResidentView, table: MissingTable, pos: np.ndarray, views: Sequence[MissingView], cal: Calibration
+    r: ResidentView,
+    table: MissingTable,
+    pos: np.ndarray,
+    views: Sequence[MissingView],
+    cal: Calibration,
+    detail: bool = True,
 ) -> list[list[Level]]:
     """The comparison vector of resident r against each record at `pos` (views: the same records, loaded
-    with their photos): face, name, then the terms compared on the columns alone, each with its detail."""
+    with their photos): face, name, then the terms compared on the columns alone, each with its detail
+    (without `detail`, the table terms' text is left out: ranking many pairs needs only their levels)."""
     levels = [t.compare(r, table, pos) for t in TABLE_TERMS]
     names = NAME.matches(r, table, pos)
     out = []
     for k, (p, m) in enumerate(zip(pos.tolist(), views, strict=True)):
         vector = [FACE.evidence(r, m, cal), NAME.as_level(names[k])]
-        vector += [t.explain(r, table, p, int(lv[k])) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
+        if detail:
+            vector += [t.explain(r, table, p, int(lv[k])) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
+        else:
+            vector += [Level(t.name, t.levels[lv[k]]) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
         out.append(vector)
     return out
 
@@ -39,7 +48,9 @@ def comparison_vector(r: ResidentView, m: MissingView, cal: Calibration) -> list
     return compare_candidates(r, MissingTable.from_views([m]), np.zeros(1, dtype=np.int64), [m], cal)[0]
 
 
-def compare_pairs(pairs: Sequence[tuple[ResidentView, MissingView]], cal: Calibration) -> list[list[Level]]:
+def compare_pairs(
+    pairs: Sequence[tuple[ResidentView, MissingView]], cal: Calibration, detail: bool = True
+) -> list[list[Level]]:
     """The comparison vectors of many pairs: the records' table is built once, each resident compared with
     all its records at once (random pairs for estimating u; the reverse direction's candidates)."""
     records = list({m.id: m for _, m in pairs}.values())
@@ -52,7 +63,7 @@ def compare_pairs(pairs: Sequence[tuple[ResidentView, MissingView]], cal: Calibr
         r = pairs[ks[0]][0]
         ms = [pairs[k][1] for k in ks]
         for k, vector in zip(
-            ks, compare_candidates(r, table, table.positions([m.id for m in ms]), ms, cal), strict=True
+            ks, compare_candidates(r, table, table.positions([m.id for m in ms]), ms, cal, detail), strict=True
         ):
             out[k] = vector
     return out

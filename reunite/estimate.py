@@ -66,7 +66,9 @@ def estimate_params(store: Store, n_pairs: int = 3000, seed: int = 0) -> Params:
 
     def levels(chosen: list[tuple[int, int]]) -> list[dict[str, str]]:
         known = [(rv[a], mv[b]) for a, b in chosen if a in rv and b in mv]
-        return [{lv.term: lv.level for lv in vector if lv.llr is None} for vector in compare_pairs(known, cal)]
+        return [
+            {lv.term: lv.level for lv in vector if lv.llr is None} for vector in compare_pairs(known, cal, detail=False)
+        ]
 
     n_names = min(NAME_PAIRS, 20 * len(mis_ids), len(res_ids) * len(mis_ids))
     name_levels = _random_name_levels(store, sample_pairs(res_ids, mis_ids, n_names, seed + 1))

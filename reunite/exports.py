@@ -9,12 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from datetime import date
 from pathlib import Path
 
 from reunite.errors import ReuniteError
 from reunite.files import record_label, replacing, write_manifest
 from reunite.jobs import list_candidates
+from reunite.parsers import xml_text
 from reunite.photos import sha256_file
 from reunite.safecsv import write_csv
 from reunite.scoring import format_probability
@@ -83,19 +85,21 @@ def _first_photo(store: Store, owner: str, rec_id: int) -> str | None:
 
 
 def thumbnail(store: Store, stored_path: str | None, size: int = 160) -> bytes | None:
-    """A small upright JPEG of a stored photo, for embedding in exports."""
+    """A small upright JPEG of a stored photo, for embedding in exports; None (the card says "no photo")
+    for a file that is gone, damaged or too large to decode safely."""
     if not stored_path or store.workspace is None:
         return None
     from PIL import Image, ImageOps
 
     try:
         with Image.open(store.workspace.photos / stored_path) as im:
+            im.draft("RGB", (size, size))  # JPEGs decode at a fraction of their size
             im = ImageOps.exif_transpose(im).convert("RGB")
             im.thumbnail((size, size))
             buf = io.BytesIO()
             im.save(buf, "JPEG", quality=85)
             return buf.getvalue()
-    except OSError:
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
 
 
@@ -247,9 +251,12 @@ def _write_csv(store: Store, out: Path, header: list[str], rows: list[dict], lan
 
 
 def _xlsx_safe(value: object) -> object:
-    """A text cell starting like a formula is stored as text, never evaluated."""
-    if isinstance(value, str) and value.startswith(("=", "+", "-", "@")):
-        return "'" + value
+    """A text cell starting like a formula is stored as text, never evaluated; characters a spreadsheet
+    cannot hold (control characters) are dropped."""
+    if isinstance(value, str):
+        value = xml_text(value)
+        if value.startswith(("=", "+", "-", "@")):
+            return "'" + value
     return value
 
 
@@ -263,11 +270,18 @@ def _write_xlsx(
     if per_resident:
         wb.remove(wb.active)
         for rid in dict.fromkeys(r["resident_id"] for r in rows):
-            _xlsx_sheet(store, wb.create_sheet(rid[:31]), header, [r for r in rows if r["resident_id"] == rid], lang)
+            _xlsx_sheet(
+                store, wb.create_sheet(_sheet_title(rid)), header, [r for r in rows if r["resident_id"] == rid], lang
+            )
     else:
         _xlsx_sheet(store, wb.active, header, rows, lang)
         wb.active.title = "候选名单" if lang == "zh" else "candidates"
     wb.save(out)
+
+
+def _sheet_title(text: str) -> str:
+    """A sheet title Excel accepts: no []:*?/\\ and at most 31 characters."""
+    return re.sub(r"[\[\]:*?/\\]", "_", xml_text(text))[:31] or "_"
 
 
 def _xlsx_sheet(store: Store, ws, header: list[str], rows: list[dict], lang: str) -> None:

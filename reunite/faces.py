@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from reunite.imageio import ImageLoadError, blur_measure, downscale, load_rgb
+from reunite.locks import worker_pool
 
 ProgressFn = Callable[[int, int], None]
 
@@ -154,7 +154,7 @@ def encode_files(
                 on_progress(done, total)
             yield p, r
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with worker_pool(workers) as pool:
         chunk = max(1, min(16, total // (workers * 8) or 1))
         results = pool.map(_encode_one, ((p, settings) for p in items), chunksize=chunk)
         for done, (p, r) in enumerate(zip(items, results, strict=True), start=1):

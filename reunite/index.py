@@ -117,6 +117,12 @@ def current_version(ws: Workspace) -> str | None:
     return name if (ws.indexes / name / "manifest.json").is_file() else None
 
 
+def index_lock(ws: Workspace, shared: bool = False) -> RunLock:
+    """The index run's lock: held by the whole index run (encoding, build, text keys); a match holds it
+    shared, so that no job runs against an index being rebuilt and no index starts under a running job."""
+    return RunLock(ws.indexes / ".lock", "index", shared=shared)
+
+
 def settings_in_use(store: Store) -> str | None:
     """The face settings of the workspace's current index (None: no index yet): what a job compares."""
     manifest = read_manifest(store.workspace) if store.workspace else None
@@ -286,7 +292,7 @@ def build_indexes(
     if ws is None:
         raise ValueError("indexes live in a workspace")
     t0 = time.perf_counter()
-    with RunLock(ws.indexes / ".lock", "index"):
+    with index_lock(ws):
         built_from = now_iso()  # changes stamped from now on are the next increment's business
         prev = read_manifest(ws)
         incremental = not full and prev is not None and prev.get("settings") == settings_key

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -15,10 +16,11 @@ from pathlib import Path
 from reunite import columns, parsers
 from reunite.errors import InputFileError
 from reunite.idcard import parse_id_number
+from reunite.locks import RunLock
 from reunite.parsers import ParseError, clean_text
-from reunite.photos import PhotoPathError, resolve_inside, sha256_file, split_year, store_photo
+from reunite.photos import PhotoPathError, resolve_inside, sha256_file, split_year, store_photo, sweep_orphans
 from reunite.readers import read_table
-from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident
+from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident, column_fields
 from reunite.safecsv import write_csv
 from reunite.store import Store, now_iso
 
@@ -129,7 +131,7 @@ def _build_resident(b: _RowBuilder, source: str) -> Resident:
     age = b.parse("age", parsers.parse_age)
     rec = Resident(
         source=source,
-        external_id=b.raw("external_id") or "",
+        external_id=parsers.visible(b.raw("external_id") or ""),
         gender=b.parse("gender", parsers.parse_gender),
         gender_raw=b.raw("gender"),
         age_min=age[0] if age else None,
@@ -169,7 +171,7 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
         b.fail("missing_date", f"missing date {missing_date} is before the birth date {birth}")
     rec = MissingPerson(
         source=source,
-        external_id=b.raw("external_id") or "",
+        external_id=parsers.visible(b.raw("external_id") or ""),
         kind=kind,
         gender=gender if gender is not None else (idinfo.gender if idinfo else None),
         gender_raw=b.raw("gender"),
@@ -199,6 +201,44 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
         ),
     )
     return rec
+
+
+# Which input fields state a stored column (a column not listed is stated by the field of its own name): a
+# correction file states only the fields it has a non-empty cell for, and an update keeps the rest.
+STATED_BY: dict[str, tuple[str, ...]] = {
+    "gender": ("gender", "id_number"),
+    "gender_raw": ("gender",),
+    "age_min": ("age",),
+    "age_max": ("age",),
+    "age_raw": ("age",),
+    "height_cm": ("height",),
+    "height_raw": ("height",),
+    "found_date_raw": ("found_date",),
+    "birth_date": ("birth_date", "id_number"),
+    "birth_date_raw": ("birth_date",),
+    "birth_year": ("birth_date", "id_number"),
+    "id_region": ("id_number",),
+    "missing_date_raw": ("missing_date",),
+}
+NAME_TYPES = {
+    "residents": {"names": "heard"},
+    "missing": {"names": "name", "former": "former", "nickname": "nickname", "alias": "alias"},
+}
+NOT_KEPT = frozenset({"source", "external_id", "from_resident_id"})
+
+
+def _unstated(kind: str, stated: set[str], columns: list[str], has_extras: bool) -> dict:
+    """What an update keeps from the stored record: the columns, name types and photos this row does not
+    state (an empty cell states nothing; an explicit 不详/unknown states that it is unknown)."""
+    keep = {c for c in columns if c not in NOT_KEPT and not any(f in stated for f in STATED_BY.get(c, (c,)))}
+    if has_extras:
+        keep.discard("extras")
+    names = NAME_TYPES["residents" if kind == "residents" else "missing"]
+    return {
+        "keep": frozenset(keep),
+        "keep_names": frozenset(t for f, t in names.items() if f not in stated),
+        "keep_photos": "photos" not in stated,
+    }
 
 
 def _dedupe(names: list[NameEntry]) -> list[NameEntry]:
@@ -239,7 +279,45 @@ def ingest_file(
     actor: str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> IngestResult:
-    """Read, parse and upsert one file; see the module docstring for the guarantees."""
+    """Read, parse and upsert one file; see the module docstring for the guarantees. One ingest at a time:
+    a second is refused at once (exit 5, naming the holder) rather than failing after the busy timeout;
+    photos an ingest killed before its commit had copied in are removed first."""
+    with write_lock(store) if not dry_run else nullcontext():
+        if not dry_run and store.workspace is not None:
+            referenced = {
+                p for (p,) in store.conn.execute("SELECT stored_path FROM photos WHERE stored_path IS NOT NULL")
+            }
+            sweep_orphans(store.workspace.photos, referenced)
+        return _ingest_file(
+            store,
+            kind,
+            path,
+            photos=photos,
+            source=source,
+            dry_run=dry_run,
+            rejects_path=rejects_path,
+            actor=actor,
+            on_progress=on_progress,
+        )
+
+
+def write_lock(store: Store) -> AbstractContextManager:
+    """Held by an ingest for its whole transaction."""
+    return RunLock(store.workspace.root / "locks" / "write.lock", "ingest") if store.workspace else nullcontext()
+
+
+def _ingest_file(
+    store: Store,
+    kind: str,
+    path: Path,
+    *,
+    photos: Path | None = None,
+    source: str = "local",
+    dry_run: bool = False,
+    rejects_path: Path | None = None,
+    actor: str | None = None,
+    on_progress: ProgressFn | None = None,
+) -> IngestResult:
     if kind not in KINDS:
         raise InputFileError(f"unknown record kind {kind!r} (one of {', '.join(KINDS)})")
     path = Path(path)
@@ -252,7 +330,6 @@ def ingest_file(
     if "external_id" not in mapping.values():
         accepted = " / ".join(table_map["external_id"])
         raise InputFileError(f"{path}: no id column; the header needs one of: {accepted}")
-    unknown = [u for u in unknown if u != "__error__"]
     result = IngestResult(
         kind, source, str(path), table.encoding, n_rows=len(table.rows), unknown_columns=unknown, dry_run=dry_run
     )
@@ -267,12 +344,10 @@ def ingest_file(
             for done, (rownum, values) in enumerate(table.rows, start=1):
                 cells: dict[str, tuple[str, object]] = {}
                 extras: dict[str, str] = {}
-                row_error = None
+                row_error = table.errors.get(rownum)
                 for i, header in enumerate(table.headers):
                     value = values[i] if i < len(values) else None
-                    if header == "__error__":
-                        row_error = value
-                    elif i in mapping:
+                    if i in mapping:
                         cells[mapping[i]] = (header, value)
                     elif value is not None and str(value).strip():
                         extras[header] = clean_text(value)
@@ -281,8 +356,14 @@ def ingest_file(
                 b = _RowBuilder(rownum, cells)
                 if row_error:
                     b.errors.append(Reject(rownum, "(line)", "", str(row_error)))
+                b.errors.extend(
+                    Reject(rownum, "(cell)", "", note, "cell not read, row stored")
+                    for note in table.notes.get(rownum, [])
+                )
                 rec = _build_resident(b, source) if kind == "residents" else _build_missing(b, source, kind)
-                if not rec.external_id:
+                if row_error:
+                    b.errors = b.errors[:1]  # the line itself is broken: what its cells say is not the point
+                elif not rec.external_id:
                     b.fail("external_id", "id is empty")
                 elif rec.external_id in first_seen:
                     b.fail("external_id", f"duplicate id in this file (first at row {first_seen[rec.external_id]})")
@@ -291,7 +372,9 @@ def ingest_file(
                     first_seen[rec.external_id] = rownum
                     rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
                     rec.photos = _photos(b, photo_base, photos_dir)
-                    outcome, _ = store.upsert(rec)
+                    stated = {f for f, (_, v) in cells.items() if v is not None and str(v).strip()}
+                    kept = _unstated(kind, stated, column_fields(type(rec)), bool(extras))
+                    outcome, _ = store.upsert(rec, **kept)
                     setattr(result, outcome, getattr(result, outcome) + 1)
                     result.photos += len(rec.photos)
                 else:

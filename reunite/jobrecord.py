@@ -1,14 +1,23 @@
 """The record of a match job: created running with the versions it used (parameters, index, calibration,
 code), its candidate rows stored batch by batch, finished with its counts and timings and an audit row in
-one transaction, or marked failed. Only the process that created the job writes it."""
+one transaction, or marked failed. Only the process that created the job writes it.
+
+A running job holds a lock file of its own for as long as it runs; the OS releases it when the process
+dies, however it dies. The next job (and `reunite status`) marks a running job whose lock is free as failed.
+"""
 
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from reunite import __version__
+from reunite.locks import RunLock, is_held
 from reunite.store import Store, now_iso
+from reunite.workspace import Workspace
 
 COUNTS = ("residents", "missing", "candidates_scored", "stored", "bound_hits", "bound_limited", "missing_side")
 
@@ -71,3 +80,40 @@ def finish_job(store: Store, result: JobResult) -> None:
 def fail_job(store: Store, job_id: int) -> None:
     with store.transaction():
         store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
+
+
+GRACE = timedelta(seconds=60)  # a job younger than this may not have taken its lock yet
+
+
+def job_lock_path(ws: Workspace, job_id: int) -> Path:
+    return ws.root / "locks" / f"job-{job_id}.lock"
+
+
+def job_lock(store: Store, job_id: int) -> AbstractContextManager:
+    """Held by the process running the job, for as long as it runs."""
+    return RunLock(job_lock_path(store.workspace, job_id), f"job {job_id}") if store.workspace else nullcontext()
+
+
+def reap_dead_jobs(store: Store) -> list[int]:
+    """Mark as failed, with an audit row, the jobs still `running` whose process died (its lock is free);
+    returns their ids."""
+    if store.workspace is None:
+        return []
+    now = datetime.now(UTC)
+    dead = []
+    for job_id, started in store.conn.execute("SELECT id, started_at FROM jobs WHERE status = 'running'").fetchall():
+        path = job_lock_path(store.workspace, job_id)
+        young = now - datetime.fromisoformat(started.replace("Z", "+00:00")) < GRACE
+        if (path.exists() and not is_held(path)) or (not path.exists() and not young):
+            dead.append(job_id)
+    if dead:
+        with store.transaction():
+            for job_id in dead:
+                store.conn.execute(
+                    "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ? AND status = 'running'",
+                    (now_iso(), job_id),
+                )
+                store.audit("match", subject=f"job {job_id}", detail={"status": "failed", "reason": "its process died"})
+        for job_id in dead:
+            job_lock_path(store.workspace, job_id).unlink(missing_ok=True)
+    return dead

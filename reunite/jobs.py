@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from reunite.calibration import workspace_calibration
 from reunite.compare import comparison_vector
 from reunite.errors import NotFoundError
 from reunite.estimate import current_params
-from reunite.index import current_version, settings_in_use
-from reunite.jobrecord import JobResult, create_job, fail_job, finish_job, store_candidates
+from reunite.index import current_version, index_lock, settings_in_use
+from reunite.jobrecord import JobResult, create_job, fail_job, finish_job, job_lock, reap_dead_jobs, store_candidates
 from reunite.names import NameFrequencies, surname_of
 from reunite.runner import BatchContext, BatchSpec, pooled
 from reunite.scoring import Params, Score, score
@@ -83,54 +84,71 @@ def run_match(
     workers: int = 1,
     exhaustive: bool = False,
 ) -> JobResult:
-    """Run one job and store its ranked candidates (both directions as asked)."""
-    t_start = time.perf_counter()
-    root = store.workspace.root if store.workspace else None
-    cal = workspace_calibration(root)
-    params = current_params(store)
-    targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
-    args = {
-        "mode": mode,
-        "residents": targets_r[:50],
-        "missing": targets_m[:50],
-        "top_k": top_k,
-        "min_weight": min_weight,
-        "bound": bound,
-    }
-    index_version = current_version(store.workspace) if store.workspace else None
-    job_id = create_job(store, mode, args, params.version, index_version, cal.version)
-    result = JobResult(job_id, mode, residents=len(targets_r), missing=len(targets_m))
-    try:
-        t0 = time.perf_counter()
-        total, done = len(targets_r) + len(targets_m), 0
+    """Run one job and store its ranked candidates (both directions as asked). Refuses (LockHeldError)
+    while an index run holds the index, and no index run starts while it runs; jobs whose process died are
+    marked failed first."""
+    with index_lock(store.workspace, shared=True) if store.workspace else nullcontext():
+        reap_dead_jobs(store)
+        t_start = time.perf_counter()
+        root = store.workspace.root if store.workspace else None
+        cal = workspace_calibration(root)
+        params = current_params(store)
+        targets_r, targets_m = select_targets(store, mode, resident_ids or [], missing_ids or [])
+        args = {
+            "mode": mode,
+            "residents": targets_r[:50],
+            "missing": targets_m[:50],
+            "top_k": top_k,
+            "min_weight": min_weight,
+            "bound": bound,
+        }
+        index_version = current_version(store.workspace) if store.workspace else None
+        job_id = create_job(store, mode, args, params.version, index_version, cal.version)
+        result = JobResult(job_id, mode, residents=len(targets_r), missing=len(targets_m))
         spec = BatchSpec(root, settings_in_use(store), params.to_json(), bound, top_k, min_weight, exhaustive)
         batches = [
             (d, t[k : k + batch_size])
             for d, t in (("resident", targets_r), ("missing", targets_m))
             for k in range(0, len(t), batch_size)
         ]
-        ctx = BatchContext.build(spec, store, {d for d, _ in batches})
-        result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
-        result.missing_side = ctx.missing_side
-        if workers > 1 and store.workspace is not None and len(batches) > 1:
-            results = pooled(ctx, batches, workers)
-        else:
-            results = (ctx.score(d, b) for d, b in batches)
-        for (_, batch), out in zip(batches, results, strict=True):
-            result.candidates_scored += out.scored
-            result.bound_hits += out.bound_hits
-            result.bound_limited += out.bound_limited
-            store_candidates(store, job_id, out.rows)
-            result.stored += len(out.rows)
-            done += len(batch)
-            if on_progress:
-                on_progress(done, total)
-        result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
-        finish_job(store, result)
-    except BaseException:
-        fail_job(store, job_id)
-        raise
+        try:
+            with job_lock(store, job_id):
+                _run_batches(store, spec, batches, workers, result, on_progress)
+                result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
+                finish_job(store, result)
+        except BaseException:
+            fail_job(store, job_id)
+            raise
     return result
+
+
+def _run_batches(
+    store: Store,
+    spec: BatchSpec,
+    batches: list[tuple[str, list[int]]],
+    workers: int,
+    result: JobResult,
+    on_progress: Callable[[int, int], None] | None,
+) -> None:
+    """Each batch's rows stored as it finishes (in this process or a pool of forked workers)."""
+    t0 = time.perf_counter()
+    total, done = result.residents + result.missing, 0
+    ctx = BatchContext.build(spec, store, {d for d, _ in batches})
+    result.timings["blocks_s"] = round(time.perf_counter() - t0, 3)
+    result.missing_side = ctx.missing_side
+    if workers > 1 and store.workspace is not None and len(batches) > 1:
+        results = pooled(ctx, batches, workers)
+    else:
+        results = (ctx.score(d, b) for d, b in batches)
+    for (_, batch), out in zip(batches, results, strict=True):
+        result.candidates_scored += out.scored
+        result.bound_hits += out.bound_hits
+        result.bound_limited += out.bound_limited
+        store_candidates(store, result.job_id, out.rows)
+        result.stored += len(out.rows)
+        done += len(batch)
+        if on_progress:
+            on_progress(done, total)
 
 
 def list_candidates(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from reunite.faces import EncodeSettings, encode_pending
 from reunite.files import record_label, replacing, write_manifest
-from reunite.index import build_indexes
+from reunite.index import build_indexes, index_lock
 from reunite.jobs import list_candidates, run_match
 from reunite.locks import RunLock
 from reunite.runner import ALERT_WEIGHT
@@ -67,16 +67,17 @@ def run_nightly(
         settings = EncodeSettings()
 
         def index_stage() -> dict:
-            enc = encode_pending(store, settings, workers=workers)
-            built = build_indexes(store, settings.key)
-            return {
-                "encoded": enc.encoded,
-                "failed": enc.failed + enc.no_face,
-                "index": built.version,
-                "mode": built.mode,
-                "names_keyed": compute_name_keys(store),
-                "places": compute_place_keys(store),
-            }
+            with index_lock(ws):
+                enc = encode_pending(store, settings, workers=workers)
+                built = build_indexes(store, settings.key)
+                return {
+                    "encoded": enc.encoded,
+                    "failed": enc.failed + enc.no_face,
+                    "index": built.version,
+                    "mode": built.mode,
+                    "names_keyed": compute_name_keys(store),
+                    "places": compute_place_keys(store),
+                }
 
         job: dict = {}
 

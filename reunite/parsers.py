@@ -106,6 +106,22 @@ def clean_text(value: object) -> str:
     return " ".join(text.split())
 
 
+def visible(text: str) -> str:
+    """Without control, zero-width and bidi characters (Unicode Cc and Cf): an id or a name that carries them
+    looks like another and breaks exports; the raw text keeps them."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c for c in text if unicodedata.category(c) not in ("Cc", "Cf")).strip()
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(text: str) -> str:
+    """Text an XML document (XLSX, PFIF) can hold: the characters XML 1.0 forbids are dropped."""
+    return _XML_ILLEGAL.sub("", text)
+
+
 def is_unknown(text: str) -> bool:
     return clean_text(text).lower() in UNKNOWN_TOKENS
 
@@ -307,7 +323,7 @@ _CJK_SPACE = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 def normalize_name(value: str) -> str | None:
     """A name as heard, cleaned: half-width, no spaces between Chinese characters, simplified,
     minority-name dots unified. Placeholders (不详, 无名氏...) give None."""
-    text = clean_text(value).translate(_DOTS)
+    text = visible(clean_text(value)).translate(_DOTS)
     if text.lower() in UNKNOWN_TOKENS:
         return None
     text = to_simplified(_CJK_SPACE.sub("", text))

@@ -13,7 +13,7 @@ from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from reunite.errors import InputFileError
-from reunite.parsers import ParseError, parse_date, split_multi
+from reunite.parsers import ParseError, parse_date, split_multi, xml_text
 from reunite.records import MissingPerson, NameEntry
 from reunite.scoring import format_probability
 from reunite.store import Store, now_iso
@@ -29,7 +29,7 @@ def _q(tag: str) -> str:
 
 def _add(parent: Element, tag: str, value: object) -> None:
     if value not in (None, ""):
-        SubElement(parent, _q(tag)).text = str(value)
+        SubElement(parent, _q(tag)).text = xml_text(str(value))
 
 
 def export_pfif(store: Store, out: Path, domain: str, job: int | None, rows: list[dict], redact: bool) -> int:

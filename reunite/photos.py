@@ -62,3 +62,17 @@ def store_photo(src: Path, photos_dir: Path | None, original: str, taken_year: i
             os.chmod(tmp, 0o600)
             os.replace(tmp, dest)
     return PhotoRef(sha256=digest, stored_path=rel, original_path=original, taken_year=taken_year)
+
+
+def sweep_orphans(photos_dir: Path, referenced: set[str]) -> list[str]:
+    """Delete the photo files (and left-over .tmp copies) no record refers to: what an ingest killed before
+    its commit copied in. Only safe while no ingest runs (the caller holds the write lock)."""
+    removed = []
+    if not photos_dir.is_dir():
+        return removed
+    for path in photos_dir.glob("*/*"):
+        rel = f"{path.parent.name}/{path.name}"
+        if path.is_file() and rel not in referenced:
+            path.unlink()
+            removed.append(rel)
+    return removed

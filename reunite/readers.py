@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import json
+import re
+import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
+from xml.etree.ElementTree import ParseError
+
+from defusedxml import ElementTree
 
 from reunite.errors import InputFileError
 
@@ -33,27 +38,40 @@ class Table:
     headers: list[str]
     rows: list[tuple[int, list[object]]]
     encoding: str | None = None
+    errors: dict[int, str] = field(default_factory=dict)  # row -> why it cannot be stored (it is reported)
+    notes: dict[int, list[str]] = field(default_factory=dict)  # row -> cells that were not read (row stored)
 
 
 def detect_encoding(data: bytes, path: Path) -> str:
     """BOMs first, then strict UTF-8, then GB18030 (a superset of GBK and GB2312, what Excel in China
-    writes), then charset-normalizer's best guess."""
+    writes) or Big5 (Taiwan, Hong Kong), whichever reads as Chinese, then charset-normalizer's best guess."""
     if data.startswith(codecs.BOM_UTF8):
         return "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
-    for enc in ("utf-8", "gb18030"):
-        try:
-            data.decode(enc)
-            return enc
-        except UnicodeDecodeError:
-            continue
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:  # GB18030 decodes almost any bytes: Big5 where that reads clearly more like Chinese
+        gb = common_share(data.decode("gb18030"))
+        return "big5" if _share_in(data, "big5") > gb + 0.1 else "gb18030"
+    except UnicodeDecodeError:
+        pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None:
         raise InputFileError(f"{path}: cannot tell the text encoding (not UTF-8, GB18030 or UTF-16)")
     return best.encoding
+
+
+def _share_in(data: bytes, encoding: str) -> float:
+    try:
+        return common_share(data.decode(encoding))
+    except UnicodeDecodeError:
+        return 0.0
 
 
 def read_table(path: Path) -> Table:
@@ -79,45 +97,143 @@ def read_table(path: Path) -> Table:
 
 
 def _read_csv(path: Path, text: str, encoding: str) -> Table:
-    first_line = text.split("\n", 1)[0]
+    """A broken record (an unclosed quote, text after a closing quote) is a rejected row with its line
+    number, and reading goes on from the next line: an unclosed quote once swallowed every following row."""
+    lines = text.splitlines(keepends=True)
+    first_line = lines[0] if lines else ""
     delimiter = max(",\t;", key=first_line.count)  # the header row decides; comma on a tie
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    records = _records(lines, delimiter)
     try:
-        headers = next(reader)
+        _, headers = next(records)
     except StopIteration as exc:
         raise InputFileError(f"{path}: no header row") from exc
-    rows: list[tuple[int, list[object]]] = []
-    line = reader.line_num + 1
-    try:
-        for record in reader:
-            if any(cell.strip() for cell in record):
-                rows.append((line, list(record)))
-            line = reader.line_num + 1
-    except csv.Error as exc:
-        raise InputFileError(f"{path}: line {reader.line_num}: broken CSV: {exc}") from exc
-    return Table(path, [h.strip() for h in headers], rows, encoding)
+    if isinstance(headers, str):
+        raise InputFileError(f"{path}: line 1: the header row is broken: {headers}")
+    table = Table(path, [h.strip() for h in headers], [], encoding)
+    legacy = encoding not in ("utf-8", "utf-8-sig", "utf-16")
+    for line, record in records:
+        if isinstance(record, str):
+            table.rows.append((line, []))
+            table.errors[line] = record
+            continue
+        if not any(cell.strip() for cell in record):
+            continue
+        table.rows.append((line, list(record)))
+        problem = _wrong_delimiter(record, table.headers, delimiter) or _swallowed(record, delimiter, len(headers))
+        if problem is None and legacy:
+            problem = _misdecoded(record, encoding)
+        if problem:
+            table.errors[line] = problem
+    return table
+
+
+def _records(lines: list[str], delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number where a record starts, its cells), or the reason it is broken; after a broken record,
+    reading starts again at the line after its first."""
+    start, n = 0, len(lines)
+    while start < n:
+        reader = csv.reader(iter(lines[start:]), delimiter=delimiter, strict=True)
+        before = 0
+        try:
+            for record in reader:
+                yield start + before + 1, record
+                before = reader.line_num
+            return
+        except csv.Error as exc:
+            why = "a quote opened in this row is never closed" if "end of data" in str(exc) else str(exc)
+            yield start + before + 1, f"broken CSV structure ({why}): the lines after it are read on their own"
+            start += before + 1
+
+
+def _swallowed(record: list[str], delimiter: str, width: int) -> str | None:
+    """A quoted cell holding whole rows of the file: a quote left open until a later quote."""
+    for cell in record:
+        if "\n" in cell and any(line.count(delimiter) >= max(2, width - 1) for line in cell.splitlines()[1:]):
+            return "a quote opened in this row runs over the following rows: close it and ingest again"
+    return None
+
+
+def _wrong_delimiter(record: list[str], headers: list[str], delimiter: str) -> str | None:
+    if len(headers) < 2 or len(record) > 1:
+        return None
+    for other in ",\t;":
+        if other != delimiter and record[0].count(other) >= len(headers) - 1:
+            names = {",": "commas", "\t": "tabs", ";": "semicolons"}
+            return f"this row is separated by {names[other]}, the header by {names[delimiter]}: use one separator"
+    return None
+
+
+def _misdecoded(cells: list[object], encoding: str) -> str | None:
+    for cell in cells:
+        if isinstance(cell, str) and not plausible_chinese(cell):
+            return (
+                f"text does not read as Chinese in {encoding} (mis-decoded?): save the file as UTF-8 and ingest again"
+            )
+    return None
+
+
+def common_share(text: str) -> float:
+    """The share of a text's non-ASCII characters that a Chinese register is made of: Han characters of
+    GB2312 (traditional ones by their simplified form) and CJK or full-width punctuation. Mis-decoded bytes
+    (Big5 read as GBK, GBK as Big5) give kana, Greek, box drawing and rare characters instead."""
+    chars = [c for c in text[:200_000] if ord(c) > 127 and not c.isspace()]
+    return sum(map(_common, chars)) / len(chars) if chars else 1.0
+
+
+def plausible_chinese(text: str) -> bool:
+    """A cell reads as Chinese: most of its non-ASCII characters are common (mis-decoded Big5 still gives
+    about 60%); a rare character in a short name is fine (王䶮), a row of them is not."""
+    n = sum(1 for c in text[:200_000] if ord(c) > 127 and not c.isspace())
+    share = common_share(text)
+    return share >= 0.8 or (n < 4 and share >= 0.5)
+
+
+@lru_cache(maxsize=50_000)
+def _common(c: str) -> bool:
+    if "\u4e00" <= c <= "\u9fff":
+        from reunite.parsers import to_simplified
+
+        try:
+            to_simplified(c).encode("gb2312")
+            return True
+        except UnicodeEncodeError:
+            return False
+    return "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef" or "\u2010" <= c <= "\u2027" or c in "·•"
 
 
 def _read_jsonl(path: Path, text: str, encoding: str) -> Table:
     objects: list[tuple[int, dict]] = []
     headers: list[str] = []
     seen: set[str] = set()
+    errors: dict[int, str] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            obj = {"__error__": f"not JSON: {exc.msg}"}
+            obj, errors[lineno] = {}, f"not JSON: {exc.msg}"
         if not isinstance(obj, dict):
-            obj = {"__error__": "not a JSON object"}
+            obj, errors[lineno] = {}, "not a JSON object"
+        if _has_surrogate(obj):
+            obj, errors[lineno] = {}, "text with a broken character (a lone UTF-16 surrogate escape)"
         for key in obj:
             if key not in seen:
                 seen.add(key)
                 headers.append(key)
         objects.append((lineno, obj))
     rows = [(n, [_jsonl_cell(o.get(h)) for h in headers]) for n, o in objects]
-    return Table(path, headers, rows, encoding)
+    return Table(path, headers, rows, encoding, errors)
+
+
+def _has_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
 
 
 def _jsonl_cell(value: object) -> object:
@@ -127,8 +243,11 @@ def _jsonl_cell(value: object) -> object:
 
 
 def _read_xlsx(path: Path) -> Table:
+    """The first sheet. A merged cell's value is given to every cell of the range (below the header); a
+    formula without a saved value is reported, not read as empty."""
     from openpyxl import load_workbook
 
+    merged, formulas = _sheet_facts(path)
     wb = load_workbook(path, read_only=True, data_only=True)
     try:
         ws = wb.worksheets[0]
@@ -137,13 +256,83 @@ def _read_xlsx(path: Path) -> Table:
             headers = [("" if h is None else str(h)).strip() for h in next(it)]
         except StopIteration as exc:
             raise InputFileError(f"{path}: first sheet is empty") from exc
-        rows = []
-        for rownum, values in enumerate(it, start=2):
-            if any(v is not None and str(v).strip() for v in values):
-                rows.append((rownum, [_xlsx_cell(v) for v in values]))
-        return Table(path, headers, rows, None)
+        grid = {rownum: list(values) for rownum, values in enumerate(it, start=2)}
     finally:
         wb.close()
+    for r1, c1, r2, c2 in merged:
+        value = grid.get(r1, [])[c1 - 1] if r1 >= 2 and c1 - 1 < len(grid.get(r1, [])) else None
+        for r in range(max(r1, 2), r2 + 1):
+            row = grid.get(r)
+            for c in range(c1, c2 + 1):
+                if row is not None and c - 1 < len(row) and row[c - 1] is None:
+                    row[c - 1] = value
+    table = Table(path, headers, [], None)
+    for rownum, values in grid.items():
+        if any(v is not None and str(v).strip() for v in values):
+            table.rows.append((rownum, [_xlsx_cell(v) for v in values]))
+    for ref, rownum in formulas:
+        if rownum in grid:
+            table.notes.setdefault(rownum, []).append(
+                f"cell {ref} is a formula without a saved value: open the file in Excel or WPS and save it again"
+            )
+    return table
+
+
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
+
+
+def _cell(ref: str) -> tuple[int, int]:
+    """'B12' -> (row 12, column 2)."""
+    m = _CELL.match(ref or "")
+    if not m:
+        return 0, 0
+    col = 0
+    for ch in m.group(1):
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(2)), col
+
+
+def _sheet_facts(path: Path) -> tuple[list[tuple[int, int, int, int]], list[tuple[str, int]]]:
+    """The first sheet's merged ranges and its formula cells without a saved value, from the sheet's XML
+    (openpyxl's read-only mode tells neither), by defusedxml: no entities, no external references."""
+    merged: list[tuple[int, int, int, int]] = []
+    formulas: list[tuple[str, int]] = []
+    with zipfile.ZipFile(path) as z:
+        sheet = _first_sheet(z)
+        if sheet is None:
+            return merged, formulas
+        with z.open(sheet) as fh:
+            for _, el in ElementTree.iterparse(fh):
+                if el.tag == _MAIN + "c":
+                    if el.find(_MAIN + "f") is not None and (el.findtext(_MAIN + "v") or "") == "":
+                        formulas.append((el.get("r", ""), _cell(el.get("r", ""))[0]))
+                    el.clear()
+                elif el.tag == _MAIN + "row":
+                    el.clear()
+                elif el.tag == _MAIN + "mergeCell":
+                    first, _, last = el.get("ref", "").partition(":")
+                    (r1, c1), (r2, c2) = _cell(first), _cell(last or first)
+                    if r1 and c1:
+                        merged.append((r1, c1, r2, c2))
+    return merged, formulas
+
+
+def _first_sheet(z: zipfile.ZipFile) -> str | None:
+    try:
+        book = ElementTree.fromstring(z.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(z.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ParseError):
+        return None
+    first = book.find(f"{_MAIN}sheets/{_MAIN}sheet")
+    rid = first.get(_REL + "id") if first is not None else None
+    for rel in rels:
+        if rel.get("Id") == rid:
+            target = rel.get("Target", "")
+            name = target.lstrip("/") if target.startswith("/") else "xl/" + target
+            return name if name in z.namelist() else None
+    return None
 
 
 def _xlsx_cell(value: object) -> object:

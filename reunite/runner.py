@@ -122,7 +122,7 @@ class BatchContext:
                     side.other_id(x),
                 )
             )
-            for rank, x in enumerate(kept[: spec.top_k], start=1):
+            for rank, x in enumerate(side.explained(kept[: spec.top_k]), start=1):
                 s = x.score
                 registry = int(x.m.kind != "missing")
                 sources = ",".join(sorted(x.sources))
@@ -148,6 +148,14 @@ class Side:
         """The candidate's id: the tie-break of equal weights."""
         return x.m.id
 
+    def explained(self, shown: list[Scored]) -> list[Scored]:
+        """The pairs to store, with every term's text (a side that ranked without it adds it here)."""
+        return shown
+
+    def _with_text(self, shown: list[Scored]) -> list[Scored]:
+        vectors = compare_pairs([(x.r, x.m) for x in shown], self.ctx.cal)
+        return [replace(x, score=self.ctx.weigh(x.r, x.m, v)) for x, v in zip(shown, vectors, strict=True)]
+
 
 class ResidentSide(Side):
     """Residents against missing-person records, every blocked pair compared in full (block order bounds
@@ -165,9 +173,12 @@ class ResidentSide(Side):
             r = selves[i]
             views = [others[c] for c in f.ids if others[c].from_resident_id != r.id]  # not their own entry
             pos = table.positions([m.id for m in views])
-            vectors = compare_candidates(r, table, pos, views, ctx.cal)
+            vectors = compare_candidates(r, table, pos, views, ctx.cal, detail=False)
             scored = [Scored(r, m, ctx.weigh(r, m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
             yield Compared(scored, len(scored), int(f.bound_hit), int(f.bound_hit))
+
+    def explained(self, shown: list[Scored]) -> list[Scored]:
+        return self._with_text(shown)
 
 
 class PrunedResidentSide(Side):
@@ -231,7 +242,7 @@ class MissingSide(Side):
         for i, f in found.items():
             m = selves[i]
             pairs = [(others[c], m) for c in f.ids if m.from_resident_id != c]
-            vectors = compare_pairs(pairs, ctx.cal)
+            vectors = compare_pairs(pairs, ctx.cal, detail=False)
             scored = [
                 Scored(r, m, ctx.weigh(r, m, v), f.sources(r.id)) for (r, _), v in zip(pairs, vectors, strict=True)
             ]
@@ -240,13 +251,17 @@ class MissingSide(Side):
     def other_id(self, x: Scored) -> int:
         return x.r.id
 
+    def explained(self, shown: list[Scored]) -> list[Scored]:
+        return self._with_text(shown)
+
 
 _WORKER: dict = {}
 
 
 def _worker_init() -> None:
-    """In a forked worker: its own store connection, the parent's blocks and tables as they are (shared
-    copy-on-write), and faiss on one thread (OpenMP's pool does not survive a fork: a search would hang)."""
+    """In a forked worker (locks.worker_pool: it dies with its parent and holds none of its locks): its own
+    store connection, the parent's blocks and tables as they are (shared copy-on-write), and faiss on one
+    thread (OpenMP's pool does not survive a fork: a search would hang)."""
     import faiss
 
     from reunite.workspace import Workspace
@@ -265,16 +280,14 @@ def pooled(ctx: BatchContext, batches: list[tuple[str, list[int]]], workers: int
     once, here, and the workers inherit them: building them per worker cost minutes and memory at 1M records.
     gc.freeze keeps the collector from touching (and so copying) the inherited objects in every worker."""
     import gc
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+
+    from reunite.locks import worker_pool
 
     _WORKER["ctx"] = ctx
     gc.collect()
     gc.freeze()
     try:
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init
-        ) as pool:
+        with worker_pool(workers, _worker_init) as pool:
             yield from pool.map(_worker_score, batches)
     finally:
         _WORKER.clear()

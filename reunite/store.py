@@ -12,7 +12,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -155,14 +155,23 @@ class Store:
         self.conn.execute("COMMIT")
 
     # -- records --------------------------------------------------------------------------------------
-    def upsert(self, rec: Resident | MissingPerson) -> tuple[str, int]:
-        """Insert or update a record keyed by (source, external_id); returns (new|updated|unchanged, id)."""
+    def upsert(
+        self,
+        rec: Resident | MissingPerson,
+        keep: frozenset[str] = frozenset(),
+        keep_names: frozenset[str] = frozenset(),
+        keep_photos: bool = False,
+    ) -> tuple[str, int]:
+        """Insert or update a record keyed by (source, external_id); returns (new|updated|unchanged, id).
+        An update takes the stored value of the `keep` columns, the stored names of the `keep_names` types
+        and (with keep_photos) the stored photos: what the file did not state is not erased."""
         table, owner_col, columns = _TABLES[type(rec)]
-        digest = record_hash(rec)
         row = self.conn.execute(
-            f"SELECT id, row_hash FROM {table} WHERE source = ? AND external_id = ?",
-            (rec.source, rec.external_id),
+            f"SELECT * FROM {table} WHERE source = ? AND external_id = ?", (rec.source, rec.external_id)
         ).fetchone()
+        if row is not None and (keep or keep_names or keep_photos):
+            rec = self._kept(rec, row, owner_col, keep, keep_names, keep_photos)
+        digest = record_hash(rec)
         values = [getattr(rec, c) for c in columns]
         stamp = now_iso()
         if row is None:
@@ -191,6 +200,34 @@ class Store:
         if isinstance(rec, Resident) and rec.status == "returned":
             self.ensure_returned_entry(rec_id)
         return outcome, rec_id
+
+    def _kept(
+        self,
+        rec: Resident | MissingPerson,
+        row: sqlite3.Row,
+        owner_col: str,
+        keep: frozenset[str],
+        keep_names: frozenset[str],
+        keep_photos: bool,
+    ) -> Resident | MissingPerson:
+        """The record as the file states it, with what it does not state taken from the stored row."""
+        changes: dict = {c: row[c] for c in keep}
+        if keep_names:
+            stored = self.conn.execute(
+                f"SELECT name, raw, name_type FROM names WHERE {owner_col} = ? ORDER BY id", (row["id"],)
+            ).fetchall()
+            kept = [NameEntry(n["name"], n["raw"], n["name_type"]) for n in stored if n["name_type"] in keep_names]
+            changes["names"] = kept + [n for n in rec.names if n.name_type not in keep_names]
+        if keep_photos:
+            changes["photos"] = [
+                PhotoRef(p["sha256"], p["stored_path"], p["original_path"], p["taken_year"])
+                for p in self.conn.execute(
+                    f"SELECT sha256, stored_path, original_path, taken_year FROM photos WHERE {owner_col} = ?"
+                    " AND sha256 NOT LIKE 'template:%' ORDER BY id",
+                    (row["id"],),
+                )
+            ]
+        return replace(rec, **changes)
 
     def _write_names(self, owner_col: str, rec_id: int, names: list[NameEntry]) -> None:
         self.conn.executemany(

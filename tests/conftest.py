@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,26 @@ def photo_pair_store(file_store, tmp_path):
     compute_place_keys(file_store)
     run_match(file_store, "all")
     return file_store
+
+
+def _hold(path: str, what: str, shared: bool, ready, stop) -> None:
+    from reunite.locks import RunLock
+
+    with RunLock(Path(path), what, shared=shared):
+        ready.set()
+        stop.wait(30)
+
+
+@contextmanager
+def held_elsewhere(path: Path, what: str = "index", shared: bool = False):
+    """A lock held by another process (as another run would hold it) for the duration of the block."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, stop = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold, args=(str(path), what, shared, ready, stop))
+    proc.start()
+    try:
+        assert ready.wait(30), "the holder did not start"
+        yield proc
+    finally:
+        stop.set()
+        proc.join(30)

@@ -150,11 +150,11 @@ def test_crash_mid_ingest_rolls_everything_back(file_store, tmp_path, monkeypatc
     calls = {"n": 0}
     real = Store.upsert
 
-    def flaky(self, rec):
+    def flaky(self, rec, **kept):
         calls["n"] += 1
         if calls["n"] == 5:
             raise RuntimeError("disk on fire")
-        return real(self, rec)
+        return real(self, rec, **kept)
 
     monkeypatch.setattr(Store, "upsert", flaky)
     with pytest.raises(RuntimeError):
@@ -221,3 +221,36 @@ def test_xlsx_and_jsonl_ingest(mem_store, tmp_path):
     assert tuple(m) == ("7", "1980-05-06", 175.0)
     (tmp_path / "r.jsonl").write_text('{"id": "J1", "names": ["甲", "乙"], "age": "60"}\n', encoding="utf-8")
     assert ingest_file(mem_store, "residents", tmp_path / "r.jsonl").new == 1
+
+
+def test_a_correction_file_changes_only_what_it_states(file_store, tmp_path):
+    """A file with fewer columns (or empty cells) corrects what it carries and keeps the rest: the photos,
+    the names, the status and the fields it does not have. 不详 states that a value is unknown."""
+    make_photo(tmp_path / "a.jpg")
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", RESIDENTS))
+    file_store.conn.execute("UPDATE residents SET status = 'returned' WHERE external_id = 'R2'")
+    fix = write_csv(tmp_path / "fix.csv", "编号,身高,口音\nR1,1米60,\nR2,不详,河南话\n")
+    res = ingest_file(file_store, "residents", fix)
+    assert (res.updated, res.rejected_rows) == (2, 0)
+    r1 = rows(file_store, "SELECT * FROM residents WHERE external_id = 'R1'")[0]
+    assert (r1["height_cm"], r1["accent"], r1["gender"], r1["age_raw"]) == (160.0, "四川口音", "F", "六十多岁")
+    assert json.loads(r1["extras"]) == {"手写备注": "爱唱歌"}
+    assert [
+        n["name"] for n in rows(file_store, "SELECT name FROM names WHERE resident_id = ? ORDER BY id", r1["id"])
+    ] == [
+        "牛桂华",
+        "小花",
+    ]
+    assert rows(file_store, "SELECT COUNT(*) FROM photos WHERE resident_id = ?", r1["id"])[0][0] == 1
+    r2 = rows(file_store, "SELECT * FROM residents WHERE external_id = 'R2'")[0]
+    assert (r2["height_cm"], r2["accent"], r2["status"], r2["age_raw"]) == (None, "河南话", "returned", "约60岁")
+    again = ingest_file(file_store, "residents", fix)
+    assert (again.updated, again.unchanged) == (0, 2)
+
+
+def test_a_correction_of_a_registration_keeps_its_other_names(file_store, tmp_path):
+    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", "编号,姓名,小名,籍贯\nM1,胡奎,狗蛋,河南\n"))
+    ingest_file(file_store, "missing", write_csv(tmp_path / "fix.csv", "编号,姓名\nM1,付贵\n"))
+    names = rows(file_store, "SELECT name, name_type FROM names ORDER BY id")
+    assert [tuple(n) for n in names] == [("狗蛋", "nickname"), ("付贵", "name")]
+    assert rows(file_store, "SELECT hometown FROM missing_persons")[0][0] == "河南"

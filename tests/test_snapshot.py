@@ -13,10 +13,11 @@ from hypothesis import strategies as st
 
 from reunite.blocking import Postings
 from reunite.candidates import build_blocks
-from reunite.columnar import CodeColumns, MissingTable, NameSyllables
+from reunite.columnar import CodeColumns, MissingTable
 from reunite.ingest import ingest_file
 from reunite.jobs import run_match
 from reunite.snapshot import load_missing_side, snapshot_path
+from reunite.syllables import NameSyllables
 from reunite.textkeys import compute_name_keys, compute_place_keys
 from tests.conftest import write_csv
 

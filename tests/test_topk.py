@@ -11,13 +11,14 @@ import pytest
 
 from reunite.calibration import workspace_calibration
 from reunite.candidates import FaceHits
-from reunite.columnar import MissingTable, syllable_readings
+from reunite.columnar import MissingTable
 from reunite.compare import compare_candidates, comparison_vector
 from reunite.estimate import current_params
 from reunite.ingest import ingest_file
 from reunite.jobs import run_match
 from reunite.names import NameFrequencies, surname_of
 from reunite.scoring import score
+from reunite.syllables import syllable_readings
 from reunite.terms import FACE, NAME, TABLE_TERMS
 from reunite.terms.name import KEYED_LEVELS
 from reunite.textkeys import compute_name_keys, compute_place_keys

@@ -66,3 +66,36 @@ class Term:
     def explain(self, r: ResidentView, table: MissingTable, p: int, index: int) -> Level:
         level = self.levels[index]
         return Level(self.name, level, self.detail(r, table, p, level))
+
+
+class Agreement(Term):
+    """A value both sides may state, coded in a column of the table (0: not stated): the same, different,
+    or unknown where either side does not say. Subclasses name the levels (same, different, unknown, in that
+    order), the resident's value and code, the column and how a code reads."""
+
+    def said(self, r: ResidentView) -> str | None:
+        """The resident's value as a person reads it (None: not stated)."""
+        raise NotImplementedError
+
+    def code(self, r: ResidentView, table: MissingTable) -> int:
+        """The resident's value in the column's coding (-1: no record has it)."""
+        raise NotImplementedError
+
+    def column(self, table: MissingTable) -> np.ndarray:
+        raise NotImplementedError
+
+    def reads(self, table: MissingTable, code: int) -> str:
+        raise NotImplementedError
+
+    def compare(self, r: ResidentView, table: MissingTable, pos: np.ndarray) -> np.ndarray:
+        same, different, unknown = (np.int8(k) for k in range(3))
+        if self.said(r) is None:
+            return self.fill(self.levels[unknown], len(pos))
+        theirs = self.column(table)[pos]
+        mine = self.code(r, table)
+        return np.where(theirs == 0, unknown, np.where(theirs == mine, same, different)).astype(np.int8)
+
+    def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
+        if level == self.levels[-1]:
+            return ""
+        return f"{self.said(r)} / {self.reads(table, int(self.column(table)[p]))}"

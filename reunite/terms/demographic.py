@@ -11,7 +11,7 @@ import numpy as np
 
 from reunite.candidates import GENDER_CODE
 from reunite.parsers import iso_date, iso_year
-from reunite.terms.base import Term
+from reunite.terms.base import Agreement, Term
 
 if TYPE_CHECKING:
     from reunite.columnar import MissingTable
@@ -25,22 +25,24 @@ def found_year(r: ResidentView) -> int:
     return iso_year(r.found_date) or date.today().year
 
 
-class Sex(Term):
+class Sex(Agreement):
     name = "sex"
     levels = ("same", "different", "unknown")
     # sex is recorded wrongly about 3% of the time
     m: ClassVar[dict[str, float]] = {"same": 0.97, "different": 0.03}
     u: ClassVar[dict[str, float]] = {"same": 0.5, "different": 0.5}
 
-    def compare(self, r: ResidentView, table: MissingTable, pos: np.ndarray) -> np.ndarray:
-        mine = GENDER_CODE.get(r.gender or "", 0)
-        if not mine:
-            return self.fill("unknown", len(pos))
-        g = table.gender[pos]
-        return np.where(g == 0, self.at("unknown"), np.where(g == mine, self.at("same"), self.at("different")))
+    def said(self, r: ResidentView) -> str | None:
+        return r.gender if r.gender in GENDER_CODE else None
 
-    def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
-        return "" if level == "unknown" else f"{r.gender} / {GENDER_OF[int(table.gender[p])]}"
+    def code(self, r: ResidentView, table: MissingTable) -> int:
+        return GENDER_CODE[r.gender]
+
+    def column(self, table: MissingTable) -> np.ndarray:
+        return table.gender
+
+    def reads(self, table: MissingTable, code: int) -> str:
+        return GENDER_OF[code]
 
 
 class Age(Term):

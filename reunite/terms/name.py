@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from reunite.columnar import RULE_SET_OF, RULE_SETS, is_nickname, syllable_readings
 from reunite.names import FULL_TF_LEVELS, LEVELS, NameMatch, full_name_key, group_from_accent, match_records
+from reunite.syllables import RULE_SET_OF, RULE_SETS, is_nickname, syllable_readings
 from reunite.terms.base import Level, Term
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from reunite.topk import Weights
     from reunite.views import ResidentView
 
-# name levels only reachable when every syllable of the two names can merge (columnar.NameSyllables)
+# name levels only reachable when every syllable of the two names can merge (syllables.NameSyllables)
 KEYED_LEVELS = frozenset({"exact", "normalised", "homophone", "dialect", "fuzzy"})
 # levels whose weight is adjusted by how common the surname is (a shared rare surname says more than 王)
 TF_LEVELS = frozenset({"exact", "normalised", "homophone", "dialect", "fuzzy", "one_syllable", "surname_only"})
@@ -82,7 +82,7 @@ class Name(Term):
         return Level(self.name, match.level, match.describe().removeprefix("name: "), key=agreed_name(match))
 
     def bounds(self, r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
-        """Per candidate, the best name weight its syllables allow (columnar.NameSyllables.possible_levels):
+        """Per candidate, the best name weight its syllables allow (syllables.NameSyllables.possible_levels):
         exact/normalised only for the same normalised name, homophone only where every syllable shares a reading,
         dialect only where the resident's accent profile or the record's hometown profile merges them all (any
         jyutping for Cantonese), fuzzy only where the generic rules do; a 小名 at given_only/nickname."""

@@ -9,7 +9,7 @@ import numpy as np
 
 from reunite.names import group_from_accent
 from reunite.places import MIN_PLACE_CONFIDENCE, PLACE_LEVELS, plausible
-from reunite.terms.base import Term
+from reunite.terms.base import Agreement, Term
 
 if TYPE_CHECKING:
     from reunite.columnar import MissingTable
@@ -88,24 +88,22 @@ class Place(Term):
         return ""
 
 
-class Accent(Term):
+class Accent(Agreement):
+    """The resident's accent group against the group of the record's hometown (else its dialect)."""
+
     name = "accent"
     levels = ("same_group", "different_group", "unknown")
     m: ClassVar[dict[str, float]] = {"same_group": 0.85, "different_group": 0.15}
     u: ClassVar[dict[str, float]] = {"same_group": 0.2, "different_group": 0.8}
 
-    def compare(self, r: ResidentView, table: MissingTable, pos: np.ndarray) -> np.ndarray:
-        """The resident's accent group against the group of the record's hometown (else its dialect)."""
-        group = group_from_accent(r.accent)
-        if not group:
-            return self.fill("unknown", len(pos))
-        home = table.home_group[pos]
-        same = home == _group_at(table, group)
-        return np.where(
-            home == 0, self.at("unknown"), np.where(same, self.at("same_group"), self.at("different_group"))
-        )
+    def said(self, r: ResidentView) -> str | None:
+        return group_from_accent(r.accent) or None
 
-    def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
-        if level == "unknown":
-            return ""
-        return f"{group_from_accent(r.accent)} / {table.groups[int(table.home_group[p])]}"
+    def code(self, r: ResidentView, table: MissingTable) -> int:
+        return _group_at(table, group_from_accent(r.accent))
+
+    def column(self, table: MissingTable) -> np.ndarray:
+        return table.home_group
+
+    def reads(self, table: MissingTable, code: int) -> str:
+        return str(table.groups[code])
