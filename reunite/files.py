@@ -35,13 +35,42 @@ def _sync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+TEMP_MARK = ".tmp-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove the temporary files of writers that were killed (`.<name>.tmp-<pid><suffix>` of a process that
+    is gone): half-written files that may name people."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob(f".*{TEMP_MARK}*"):
+        digits = path.name.split(TEMP_MARK, 1)[1].split(".", 1)[0]
+        if digits.isdigit() and not _pid_alive(int(digits)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 @contextmanager
 def replacing(out: Path) -> Iterator[Path]:
     """A temporary path beside `out` to write to. Leaving the block without an error syncs it, makes it
-    private and renames it over `out`; an error removes it and leaves `out` as it was."""
+    private and renames it over `out`; an error removes it and leaves `out` as it was. Temporary files that
+    killed writers left in the folder are removed first."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
+    sweep_stale(out.parent)
+    tmp = out.with_name(f".{out.stem}{TEMP_MARK}{os.getpid()}{out.suffix}")
     try:
         yield tmp
         os.chmod(tmp, 0o600)

@@ -6,6 +6,7 @@ reported in the rejects file (file, row, field, reason); photo problems are repo
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -267,6 +268,27 @@ def _photos(b: _RowBuilder, base: Path, photos_dir: Path | None) -> list[PhotoRe
     return refs
 
 
+def write_lock(store: Store) -> AbstractContextManager:
+    """Held by an ingest for its whole transaction."""
+    return RunLock(store.workspace.root / "locks" / "write.lock", "ingest") if store.workspace else nullcontext()
+
+
+def one_writer(fn: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
+    """One ingest at a time: a second is refused at once (exit 5, naming the holder) rather than failing
+    after the busy timeout; photos an ingest killed before its commit had copied in are removed first."""
+
+    @functools.wraps(fn)
+    def guarded(store: Store, *args: object, dry_run: bool = False, **kwargs: object) -> IngestResult:
+        with write_lock(store) if not dry_run else nullcontext():
+            if not dry_run and store.workspace is not None:
+                rows = store.conn.execute("SELECT stored_path FROM photos WHERE stored_path IS NOT NULL")
+                sweep_orphans(store.workspace.photos, {p for (p,) in rows})
+            return fn(store, *args, dry_run=dry_run, **kwargs)
+
+    return guarded
+
+
+@one_writer
 def ingest_file(
     store: Store,
     kind: str,
@@ -279,45 +301,7 @@ def ingest_file(
     actor: str | None = None,
     on_progress: ProgressFn | None = None,
 ) -> IngestResult:
-    """Read, parse and upsert one file; see the module docstring for the guarantees. One ingest at a time:
-    a second is refused at once (exit 5, naming the holder) rather than failing after the busy timeout;
-    photos an ingest killed before its commit had copied in are removed first."""
-    with write_lock(store) if not dry_run else nullcontext():
-        if not dry_run and store.workspace is not None:
-            referenced = {
-                p for (p,) in store.conn.execute("SELECT stored_path FROM photos WHERE stored_path IS NOT NULL")
-            }
-            sweep_orphans(store.workspace.photos, referenced)
-        return _ingest_file(
-            store,
-            kind,
-            path,
-            photos=photos,
-            source=source,
-            dry_run=dry_run,
-            rejects_path=rejects_path,
-            actor=actor,
-            on_progress=on_progress,
-        )
-
-
-def write_lock(store: Store) -> AbstractContextManager:
-    """Held by an ingest for its whole transaction."""
-    return RunLock(store.workspace.root / "locks" / "write.lock", "ingest") if store.workspace else nullcontext()
-
-
-def _ingest_file(
-    store: Store,
-    kind: str,
-    path: Path,
-    *,
-    photos: Path | None = None,
-    source: str = "local",
-    dry_run: bool = False,
-    rejects_path: Path | None = None,
-    actor: str | None = None,
-    on_progress: ProgressFn | None = None,
-) -> IngestResult:
+    """Read, parse and upsert one file; see the module docstring for the guarantees."""
     if kind not in KINDS:
         raise InputFileError(f"unknown record kind {kind!r} (one of {', '.join(KINDS)})")
     path = Path(path)

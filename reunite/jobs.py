@@ -58,13 +58,16 @@ def select_targets(
 
 
 def resolve_ids(store: Store, residents: list[str], missing: list[str]) -> tuple[list[int], list[int]]:
-    """External ids (optionally source:id) -> internal ids, or NotFoundError naming the first unknown."""
+    """External ids (optionally source:id) -> internal ids, or NotFoundError naming the first unknown. An id
+    as written wins over reading it as source:id (ids may hold a colon: `A/1:2`)."""
     out_r, out_m = [], []
     for ext, table, out in ((residents, "residents", out_r), (missing, "missing_persons", out_m)):
         for x in ext:
-            src, _, eid = x.rpartition(":")
-            sql = f"SELECT id FROM {table} WHERE external_id = ?" + (" AND source = ?" if src else "")
-            rows = store.conn.execute(sql, (eid, src) if src else (eid,)).fetchall()
+            rows = store.conn.execute(f"SELECT id FROM {table} WHERE external_id = ?", (x,)).fetchall()
+            src, _, eid = x.partition(":")
+            if not rows and eid:
+                sql = f"SELECT id FROM {table} WHERE external_id = ? AND source = ?"
+                rows = store.conn.execute(sql, (eid, src)).fetchall()
             if not rows:
                 raise NotFoundError(f"no {'resident' if table == 'residents' else 'missing-person record'} {x!r}")
             out.extend(r[0] for r in rows)

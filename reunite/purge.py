@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reunite.errors import NotFoundError, ReuniteError
-from reunite.files import MANIFEST_SUFFIX, manifest_path, read_manifest, record_label, replacing, write_manifest
+from reunite.files import (
+    MANIFEST_SUFFIX,
+    manifest_path,
+    read_manifest,
+    record_label,
+    replacing,
+    sweep_stale,
+    write_manifest,
+)
 from reunite.index import build_indexes, prune_versions
 from reunite.index import read_manifest as read_index_manifest
 from reunite.snapshot import discard
@@ -130,6 +138,8 @@ def finish_pending(store: Store) -> dict:
     shas = [s for row in pending for s in json.loads(row["shas"])]
     touched: list[str] = []
     if ws is not None:
+        for folder in (ws.exports, *(d for d in ws.exports.rglob("*") if d.is_dir())):
+            sweep_stale(folder)  # half-written exports of killed writers may name the person
         for sha in shas:
             for f in (ws.photos / sha[:2]).glob(f"{sha}*"):
                 f.unlink()

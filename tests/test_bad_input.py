@@ -510,6 +510,9 @@ def test_the_rejects_and_output_survive_hostile_ids(runner, workspace, tmp_path)
     assert r.exit_code == 0 and "[/red]R1" in r.output and "[bold]M1" in r.output, r.output
     r = runner.invoke(app, [*home, "explain", "[/red]R1", "[bold]M1"])
     assert r.exit_code == 0, r.output
+    for rid in ("A/1:2", "local:A/1:2"):
+        r = runner.invoke(app, [*home, "explain", rid, "[bold]M1"])
+        assert r.exit_code == 0 and "付贵" in r.output, r.output
     for fmt in ("csv", "xlsx", "html", "pfif"):
         r = runner.invoke(app, [*home, "export", "--format", fmt, "--out", str(tmp_path / f"out.{fmt}")])
         assert r.exit_code == 0, (fmt, r.output)
@@ -530,3 +533,26 @@ def test_xlsx_rows_from_a_real_station_register(runner, workspace, tmp_path):
         r = runner.invoke(app, [*home, "export", "--format", fmt, "--out", str(tmp_path / f"o.{fmt}")])
         assert r.exit_code == 0, (fmt, r.output)
     assert Path(tmp_path / "o.xlsx").stat().st_size > 0
+
+
+def test_a_photo_too_large_to_decode_does_not_break_an_export(runner, workspace, tmp_path, monkeypatch):
+    """A decompression bomb (here: any photo above a lowered pixel limit) shows as "no photo" on the card."""
+    from PIL import Image
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    Image.new("RGB", (300, 300), (200, 30, 30)).save(photos / "r.jpg")
+    Image.new("RGB", (300, 300), (30, 30, 200)).save(photos / "m.jpg")
+    home = ["--home", str(workspace.root)]
+    for kind, text in (
+        ("residents", "编号,姓名,照片\nR1,王秀英,r.jpg\n"),
+        ("missing", "编号,姓名,照片\nM1,王秀英,m.jpg\n"),
+    ):
+        (tmp_path / f"{kind}.csv").write_text(text, encoding="utf-8")
+        r = runner.invoke(app, [*home, "ingest", kind, str(tmp_path / f"{kind}.csv"), "--photos", str(photos)])
+        assert r.exit_code == 0, r.output
+    assert runner.invoke(app, [*home, "match", "--all"]).exit_code == 0
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 300 x 300 is now more than twice the limit
+    for fmt in ("html", "xlsx"):
+        r = runner.invoke(app, [*home, "export", "--format", fmt, "--out", str(tmp_path / f"big.{fmt}")])
+        assert r.exit_code == 0 and r.exception is None, (fmt, r.output)

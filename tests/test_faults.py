@@ -115,3 +115,14 @@ def test_workers_die_with_their_parent_and_keep_no_lock(tmp_path):
     assert not any(_alive(p) for p in workers)
     with RunLock(lock, "index"):  # free again
         pass
+
+
+def test_a_day_killed_anywhere_and_run_again_loses_and_leaks_nothing(tmp_path):
+    """Each stage of the day (ingest, index, match, export, nightly, purge) killed once at a random point
+    and run again: integrity, the same counts as an uninterrupted day, every command audited, whole export
+    files, no temporary file, the purged resident nowhere (benchmarks/fault_injection.py, more kills)."""
+    from benchmarks.fault_injection import main
+
+    report = main(["--kills", "1", "--seed", "7", "--home", str(tmp_path / "faults")])
+    assert report["faults_injected"] == 8
+    assert not report["problems"], report["problems"]
