@@ -75,7 +75,7 @@ def run_stage(home: Path, cmds: list[list[str]], kill_after: float | None = None
                 return time.perf_counter() - t0, True
         else:
             code = proc.wait()
-            if code not in (0, 3):
+            if code not in (0, 3):  # 3: some rows rejected
                 raise RuntimeError(f"{' '.join(args)} exited {code}")
     return time.perf_counter() - t0, False
 

@@ -805,6 +805,10 @@ def audit(
     run(ctx, go, home)
 
 
+class _AlreadyPurged(Exception):
+    """A purge named a record an earlier purge removed: a re-run after an interruption."""
+
+
 @app.command()
 def purge(
     ctx: typer.Context,
@@ -822,6 +826,7 @@ def purge(
     from reunite.errors import NotFoundError
     from reunite.jobs import resolve_ids
     from reunite.purge import purge as do_purge
+    from reunite.purge import purged_before
 
     if not resident and not missing:
         raise typer.BadParameter("name --resident or --missing")
@@ -830,7 +835,13 @@ def purge(
         if not ext:
             return None
         name = f"{source}:{ext}" if source and ":" not in ext else ext
-        rids, mids = resolve_ids(store, [name], []) if table == "residents" else resolve_ids(store, [], [name])
+        try:
+            rids, mids = resolve_ids(store, [name], []) if table == "residents" else resolve_ids(store, [], [name])
+        except NotFoundError:
+            at = purged_before(store, table, name)
+            if at is None:
+                raise
+            raise _AlreadyPurged(f"{name} was purged at {at} (see `reunite audit`): nothing of it is left") from None
         ids = rids or mids
         if len(ids) > 1:
             sources = [
@@ -843,14 +854,14 @@ def purge(
         return ids[0]
 
     def go(c: Ctx) -> None:
-        with c.store() as store:
+        with c.store() as store:  # opening it finishes what an interrupted purge left pending
+            try:
+                targets = one(store, resident, "residents"), one(store, missing, "missing_persons")
+            except _AlreadyPurged as done:
+                c.say(str(done))
+                return
             res = do_purge(
-                store,
-                resident_id=one(store, resident, "residents"),
-                missing_id=one(store, missing, "missing_persons"),
-                reason=reason,
-                by=c.by,
-                dry_run=dry_run,
+                store, resident_id=targets[0], missing_id=targets[1], reason=reason, by=c.by, dry_run=dry_run
             )
         files = res["files"]
         if dry_run:

@@ -78,6 +78,17 @@ def _people(store: Store, targets: list[tuple[str, int]]) -> list[Person]:
     return out
 
 
+def purged_before(store: Store, table: str, name: str) -> str | None:
+    """When a record named `id` or `source:id` was purged (its audit stub), None if it never was: a re-run of
+    an interrupted purge finds nothing to delete and says so."""
+    src, _, eid = name.partition(":")
+    wanted = {record_label(table, src, eid)} if eid else set()
+    for at, subject in store.conn.execute("SELECT at, subject FROM audit WHERE action = 'purge' ORDER BY id DESC"):
+        if subject in wanted or ((subject or "").startswith(f"{table}:") and subject.endswith(f"/{name}")):
+            return at
+    return None
+
+
 def purge(
     store: Store,
     *,

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -126,3 +127,66 @@ def test_a_day_killed_anywhere_and_run_again_loses_and_leaks_nothing(tmp_path):
     report = main(["--kills", "1", "--seed", "7", "--home", str(tmp_path / "faults")])
     assert report["faults_injected"] == 8
     assert not report["problems"], report["problems"]
+
+
+def test_a_full_disk_during_an_export_is_a_message_and_keeps_the_earlier_file(small, runner, monkeypatch):
+    import errno
+
+    import reunite.exports as exports
+    from reunite.cli import app
+
+    run_match(small, "all")
+    home = ["--home", str(small.workspace.root)]
+    out = small.workspace.exports / "list.csv"
+    assert runner.invoke(app, [*home, "export", "--format", "csv", "--out", str(out)]).exit_code == 0
+    before = out.read_bytes()
+
+    def full(path, *a, **k):
+        Path(path).write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(exports, "write_csv", full)
+    r = runner.invoke(app, [*home, "export", "--format", "csv", "--out", str(out)])
+    assert r.exit_code == 1, (r.output, r.exception)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+    assert "the disk is full" in r.output and "Traceback" not in r.output
+    assert out.read_bytes() == before
+    assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "said"),
+    [
+        ("attempt to write a readonly database", 4, "read-only"),
+        ("database or disk is full", 1, "disk is full"),
+        ("database is locked", 5, "another reunite command is writing"),
+    ],
+)
+def test_database_failures_are_messages_with_exit_codes(small, runner, monkeypatch, message, code, said):
+    import sqlite3
+
+    from reunite.cli import app
+    from reunite.store import Store
+
+    def failing(*a, **k):
+        raise sqlite3.OperationalError(message)
+
+    monkeypatch.setattr(Store, "status", failing)
+    r = runner.invoke(app, ["--home", str(small.workspace.root), "status"])
+    assert r.exit_code == code and said in r.output, r.output
+    assert r.exception is None or isinstance(r.exception, SystemExit)
+
+
+def test_a_second_ingest_is_refused_at_once_naming_the_first(small, tmp_path):
+    from reunite.ingest import write_lock
+
+    with held_elsewhere(write_lock(small).path, "ingest"), pytest.raises(LockHeldError, match=r"ingest .*pid \d+"):
+        ingest_file(small, "residents", write_csv(tmp_path / "r3.csv", "编号,姓名\nR3,王秀英\n"))
+
+
+def test_photos_a_killed_ingest_copied_in_are_removed_by_the_next(small, tmp_path):
+    stray = small.workspace.photos / "ab" / ("ab" + "0" * 62 + ".jpg")
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(b"a photo of a person whose row was never committed")
+    ingest_file(small, "residents", write_csv(tmp_path / "r4.csv", "编号,姓名\nR4,王秀英\n"))
+    assert not stray.exists()

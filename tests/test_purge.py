@@ -187,3 +187,19 @@ def test_purge_asks_which_source_and_dry_run_changes_nothing(runner, tmp_path):
     assert r.exit_code == 0 and "purged missing_persons:b/M1" in r.output
     r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "x", "--dry-run"])
     assert r.exit_code == 0 and "missing_persons:a/M1" in r.output  # one left: no question
+
+
+def test_a_purge_run_again_after_it_was_interrupted_finishes_and_says_so(runner, tmp_path):
+    """The re-run of a purge whose deletions had committed finds the audit stub: exit 0, not 'not found'."""
+    from reunite.cli import app
+    from reunite.store import init_workspace
+
+    ws, _ = init_workspace(tmp_path / "ws")
+    (tmp_path / "r.csv").write_text("编号,姓名\nR1,王秀英\n", encoding="utf-8")
+    home = ["--home", str(ws.root)]
+    assert runner.invoke(app, [*home, "ingest", "residents", str(tmp_path / "r.csv")]).exit_code == 0
+    assert runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test"]).exit_code == 0
+    again = runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test"])
+    assert again.exit_code == 0 and "was purged at" in again.output, again.output
+    never = runner.invoke(app, [*home, "purge", "--resident", "R2", "--reason", "test"])
+    assert never.exit_code == 6
