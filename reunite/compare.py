@@ -35,10 +35,7 @@ def compare_candidates(
     out = []
     for k, (p, m) in enumerate(zip(pos.tolist(), views, strict=True)):
         vector = [FACE.evidence(r, m, cal), NAME.as_level(names[k])]
-        if detail:
-            vector += [t.explain(r, table, p, int(lv[k])) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
-        else:
-            vector += [Level(t.name, t.levels[lv[k]]) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
+        vector += [t.explain(r, table, p, int(lv[k]), detail) for t, lv in zip(TABLE_TERMS, levels, strict=True)]
         out.append(vector)
     return out
 

@@ -7,9 +7,9 @@ Row numbers are what a person sees when opening the file: the spreadsheet row, o
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
-import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import ElementTree
+from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
 
 from reunite.errors import InputFileError
 
@@ -176,16 +177,23 @@ def common_share(text: str) -> float:
     """The share of a text's non-ASCII characters that a Chinese register is made of: Han characters of
     GB2312 (traditional ones by their simplified form) and CJK or full-width punctuation. Mis-decoded bytes
     (Big5 read as GBK, GBK as Big5) give kana, Greek, box drawing and rare characters instead."""
-    chars = [c for c in text[:200_000] if ord(c) > 127 and not c.isspace()]
+    return _share(_non_ascii(text))
+
+
+def _non_ascii(text: str) -> list[str]:
+    return [c for c in text[:200_000] if ord(c) > 127 and not c.isspace()]
+
+
+def _share(chars: list[str]) -> float:
     return sum(map(_common, chars)) / len(chars) if chars else 1.0
 
 
 def plausible_chinese(text: str) -> bool:
     """A cell reads as Chinese: most of its non-ASCII characters are common (mis-decoded Big5 still gives
     about 60%); a rare character in a short name is fine (王䶮), a row of them is not."""
-    n = sum(1 for c in text[:200_000] if ord(c) > 127 and not c.isspace())
-    share = common_share(text)
-    return share >= 0.8 or (n < 4 and share >= 0.5)
+    chars = _non_ascii(text)
+    share = _share(chars)
+    return share >= 0.8 or (len(chars) < 4 and share >= 0.5)
 
 
 @lru_cache(maxsize=50_000)
@@ -280,18 +288,14 @@ def _read_xlsx(path: Path) -> Table:
 
 _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
-_CELL = re.compile(r"^([A-Z]{1,3})(\d+)$")
 
 
-def _cell(ref: str) -> tuple[int, int]:
-    """'B12' -> (row 12, column 2)."""
-    m = _CELL.match(ref or "")
-    if not m:
-        return 0, 0
-    col = 0
-    for ch in m.group(1):
-        col = col * 26 + ord(ch) - 64
-    return int(m.group(2)), col
+def _cell_row(ref: str) -> int:
+    """The row of a cell reference ('B12' -> 12), 0 for none or a damaged one."""
+    try:
+        return coordinate_to_tuple(ref)[0]
+    except (ValueError, TypeError):
+        return 0
 
 
 def _sheet_facts(path: Path) -> tuple[list[tuple[int, int, int, int]], list[tuple[str, int]]]:
@@ -307,14 +311,13 @@ def _sheet_facts(path: Path) -> tuple[list[tuple[int, int, int, int]], list[tupl
             for _, el in ElementTree.iterparse(fh):
                 if el.tag == _MAIN + "c":
                     if el.find(_MAIN + "f") is not None and (el.findtext(_MAIN + "v") or "") == "":
-                        formulas.append((el.get("r", ""), _cell(el.get("r", ""))[0]))
+                        formulas.append((el.get("r", ""), _cell_row(el.get("r", ""))))
                     el.clear()
                 elif el.tag == _MAIN + "row":
                     el.clear()
                 elif el.tag == _MAIN + "mergeCell":
-                    first, _, last = el.get("ref", "").partition(":")
-                    (r1, c1), (r2, c2) = _cell(first), _cell(last or first)
-                    if r1 and c1:
+                    with contextlib.suppress(ValueError, TypeError):  # a damaged range: not worth the file
+                        c1, r1, c2, r2 = range_boundaries(el.get("ref", ""))
                         merged.append((r1, c1, r2, c2))
     return merged, formulas
 

@@ -131,7 +131,7 @@ class BatchContext:
                 )
         return BatchOut(rows, n_scored, bound_hits, bound_limited)
 
-    def weigh(self, r: ResidentView, m: MissingView, vector: list) -> Score:
+    def weigh(self, m: MissingView, vector: list) -> Score:
         return score(vector, self.params, surname_of(m.names), self.freqs)
 
 
@@ -154,7 +154,7 @@ class Side:
 
     def _with_text(self, shown: list[Scored]) -> list[Scored]:
         vectors = compare_pairs([(x.r, x.m) for x in shown], self.ctx.cal)
-        return [replace(x, score=self.ctx.weigh(x.r, x.m, v)) for x, v in zip(shown, vectors, strict=True)]
+        return [replace(x, score=self.ctx.weigh(x.m, v)) for x, v in zip(shown, vectors, strict=True)]
 
 
 class ResidentSide(Side):
@@ -174,7 +174,7 @@ class ResidentSide(Side):
             views = [others[c] for c in f.ids if others[c].from_resident_id != r.id]  # not their own entry
             pos = table.positions([m.id for m in views])
             vectors = compare_candidates(r, table, pos, views, ctx.cal, detail=False)
-            scored = [Scored(r, m, ctx.weigh(r, m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
+            scored = [Scored(r, m, ctx.weigh(m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
             yield Compared(scored, len(scored), int(f.bound_hit), int(f.bound_hit))
 
     def explained(self, shown: list[Scored]) -> list[Scored]:
@@ -210,7 +210,7 @@ class PrunedResidentSide(Side):
             views = list(load_missing(ctx.store, self._shortlist(list(ranked.weights.items())), spec.key).values())
             views = [m for m in views if m.from_resident_id != r.id]
             vectors = compare_candidates(r, ctx.table, ctx.table.positions([m.id for m in views]), views, ctx.cal)
-            scored = [Scored(r, m, ctx.weigh(r, m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
+            scored = [Scored(r, m, ctx.weigh(m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
             yield Compared(scored, len(ranked.weights), int(f.bound_hit) + int(ranked.cut > 0), int(ranked.limited))
 
     def _shortlist(self, weights: list[tuple[int, float]]) -> list[int]:
@@ -243,9 +243,7 @@ class MissingSide(Side):
             m = selves[i]
             pairs = [(others[c], m) for c in f.ids if m.from_resident_id != c]
             vectors = compare_pairs(pairs, ctx.cal, detail=False)
-            scored = [
-                Scored(r, m, ctx.weigh(r, m, v), f.sources(r.id)) for (r, _), v in zip(pairs, vectors, strict=True)
-            ]
+            scored = [Scored(r, m, ctx.weigh(m, v), f.sources(r.id)) for (r, _), v in zip(pairs, vectors, strict=True)]
             yield Compared(scored, len(scored), int(f.bound_hit), int(f.bound_hit))
 
     def other_id(self, x: Scored) -> int:

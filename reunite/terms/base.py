@@ -63,9 +63,9 @@ class Term:
         """What a person reads about the level of r against the record at position p."""
         return ""
 
-    def explain(self, r: ResidentView, table: MissingTable, p: int, index: int) -> Level:
+    def explain(self, r: ResidentView, table: MissingTable, p: int, index: int, detail: bool = True) -> Level:
         level = self.levels[index]
-        return Level(self.name, level, self.detail(r, table, p, level))
+        return Level(self.name, level, self.detail(r, table, p, level) if detail else "")
 
 
 class Agreement(Term):
