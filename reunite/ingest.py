@@ -29,6 +29,11 @@ KINDS = ("residents", "missing", "registry")
 SENSITIVE_FIELDS = frozenset({"id_number", "contact_phone", "contact_name"})
 REJECT_HEADER = ("file", "row", "field", "value", "reason", "outcome")
 ProgressFn = Callable[[int, int], None]
+# the name columns of each side and the type their names are stored with
+NAME_TYPES = {
+    "residents": {"names": "heard"},
+    "missing": {"names": "name", "former": "former", "nickname": "nickname", "alias": "alias"},
+}
 
 
 @dataclass
@@ -108,13 +113,15 @@ class _RowBuilder:
         header, value = self.cells.get(name, (name, None))
         self.errors.append(Reject(self.rownum, header, clean_text(value), reason))
 
-    def names(self, name: str, name_type: str) -> list[NameEntry]:
+    def names(self, side: str) -> list[NameEntry]:
+        """Every name of the side's name columns (NAME_TYPES), typed by its column, each once."""
         out = []
-        for part in parsers.split_multi(self.cells.get(name, (None, None))[1]):
-            norm = parsers.normalize_name(part)
-            if norm:
-                out.append(NameEntry(norm, part, name_type))
-        return out
+        for name, name_type in NAME_TYPES[side].items():
+            for part in parsers.split_multi(self.cells.get(name, (None, None))[1]):
+                norm = parsers.normalize_name(part)
+                if norm:
+                    out.append(NameEntry(norm, part, name_type))
+        return _dedupe(out)
 
     def not_future(self, name: str, iso: str | None) -> str | None:
         if iso and iso > date.today().isoformat():
@@ -149,7 +156,7 @@ def _build_resident(b: _RowBuilder, source: str) -> Resident:
         notes=b.raw("notes"),
         status=b.parse("status", lambda v: parsers.parse_choice(v, parsers.RESIDENT_STATUS_TABLE, "in_care", "status"))
         or "in_care",
-        names=_dedupe(b.names("names", "heard")),
+        names=b.names("residents"),
     )
     return rec
 
@@ -194,12 +201,7 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
         notes=b.raw("notes"),
         status=b.parse("status", lambda v: parsers.parse_choice(v, parsers.MISSING_STATUS_TABLE, "open", "status"))
         or "open",
-        names=_dedupe(
-            b.names("names", "name")
-            + b.names("former", "former")
-            + b.names("nickname", "nickname")
-            + b.names("alias", "alias")
-        ),
+        names=b.names("missing"),
     )
     return rec
 
@@ -220,10 +222,6 @@ STATED_BY: dict[str, tuple[str, ...]] = {
     "birth_year": ("birth_date", "id_number"),
     "id_region": ("id_number",),
     "missing_date_raw": ("missing_date",),
-}
-NAME_TYPES = {
-    "residents": {"names": "heard"},
-    "missing": {"names": "name", "former": "former", "nickname": "nickname", "alias": "alias"},
 }
 NOT_KEPT = frozenset({"source", "external_id", "from_resident_id"})
 

@@ -79,7 +79,13 @@ def finish_job(store: Store, result: JobResult) -> None:
 
 def fail_job(store: Store, job_id: int) -> None:
     with store.transaction():
-        store.conn.execute("UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ?", (now_iso(), job_id))
+        _failed(store, job_id)
+
+
+def _failed(store: Store, job_id: int) -> None:
+    store.conn.execute(
+        "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ? AND status = 'running'", (now_iso(), job_id)
+    )
 
 
 GRACE = timedelta(seconds=60)  # a job younger than this may not have taken its lock yet
@@ -109,10 +115,7 @@ def reap_dead_jobs(store: Store) -> list[int]:
     if dead:
         with store.transaction():
             for job_id in dead:
-                store.conn.execute(
-                    "UPDATE jobs SET status = 'failed', finished_at = ? WHERE id = ? AND status = 'running'",
-                    (now_iso(), job_id),
-                )
+                _failed(store, job_id)
                 store.audit("match", subject=f"job {job_id}", detail={"status": "failed", "reason": "its process died"})
         for job_id in dead:
             job_lock_path(store.workspace, job_id).unlink(missing_ok=True)

@@ -221,11 +221,7 @@ class Store:
         if keep_photos:
             changes["photos"] = [
                 PhotoRef(p["sha256"], p["stored_path"], p["original_path"], p["taken_year"])
-                for p in self.conn.execute(
-                    f"SELECT sha256, stored_path, original_path, taken_year FROM photos WHERE {owner_col} = ?"
-                    " AND sha256 NOT LIKE 'template:%' ORDER BY id",
-                    (row["id"],),
-                )
+                for p in self._own_photos(owner_col, row["id"])
             ]
         return replace(rec, **changes)
 
@@ -235,13 +231,15 @@ class Store:
             [(rec_id, n.name, n.raw, n.name_type) for n in names],
         )
 
+    def _own_photos(self, owner_col: str, rec_id: int) -> list[sqlite3.Row]:
+        """A record's photos as its rows list them: face templates (reunite.templates) come from their own
+        files, so a record's row does not list them."""
+        return self.conn.execute(
+            f"SELECT * FROM photos WHERE {owner_col} = ? AND sha256 NOT LIKE 'template:%' ORDER BY id", (rec_id,)
+        ).fetchall()
+
     def _sync_photos(self, owner_col: str, rec_id: int, photos: list[PhotoRef]) -> None:
-        existing = {
-            r["sha256"]: r["id"]
-            for r in self.conn.execute(
-                f"SELECT id, sha256 FROM photos WHERE {owner_col} = ? AND sha256 NOT LIKE 'template:%'", (rec_id,)
-            )
-        }  # face templates (reunite.templates) come from their own files: a record's row does not list them
+        existing = {r["sha256"]: r["id"] for r in self._own_photos(owner_col, rec_id)}
         wanted = {p.sha256: p for p in photos}
         gone = [existing[s] for s in existing if s not in wanted]
         self.conn.executemany("DELETE FROM photos WHERE id = ?", [(i,) for i in gone])
@@ -521,8 +519,7 @@ def init_workspace(home: Path | None = None) -> tuple[Workspace, bool]:
     """Create (or complete) a workspace at `home` and its database; returns it and whether the database is new."""
     ws = create_workspace(home)
     created = not ws.db_path.exists()
-    with Store.open(ws) as store:
-        store.migrate()
+    Store.open(ws).close()  # opening migrates
     for p in ws.root.glob(DB_NAME + "*"):
         os.chmod(p, 0o600)
     return ws, created
