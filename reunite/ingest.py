@@ -273,12 +273,13 @@ def write_lock(store: Store) -> AbstractContextManager:
 
 def one_writer(fn: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
     """One ingest at a time: a second is refused at once (exit 5, naming the holder) rather than failing
-    after the busy timeout; photos an ingest killed before its commit had copied in are removed first."""
+    after the busy timeout. When the last ingest was killed (it left its name in the lock), the photos it had
+    copied in before its commit are removed first; a clean run has nothing to sweep."""
 
     @functools.wraps(fn)
     def guarded(store: Store, *args: object, dry_run: bool = False, **kwargs: object) -> IngestResult:
-        with write_lock(store) if not dry_run else nullcontext():
-            if not dry_run and store.workspace is not None:
+        with write_lock(store) if not dry_run else nullcontext() as lock:
+            if lock is not None and lock.left_by:
                 rows = store.conn.execute("SELECT stored_path FROM photos WHERE stored_path IS NOT NULL")
                 sweep_orphans(store.workspace.photos, {p for (p,) in rows})
             return fn(store, *args, dry_run=dry_run, **kwargs)

@@ -33,6 +33,7 @@ class RunLock:
         self.path = Path(path).resolve()
         self.what = what
         self.shared = shared
+        self.left_by = ""  # what an exclusive holder that died without releasing it had written (else empty)
         self._fd: int | None = None
 
     def __enter__(self) -> RunLock:
@@ -48,6 +49,7 @@ class RunLock:
             holder = holder or "a match job (see `reunite status`)"
             raise LockHeldError(f"another {self.what} run holds {self.path}: {holder}") from None
         if not self.shared:
+            self.left_by = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()  # emptied on release
             os.ftruncate(fd, 0)
             os.pwrite(fd, holder_text().encode(), 0)
         self._fd = fd

@@ -185,8 +185,11 @@ def test_a_second_ingest_is_refused_at_once_naming_the_first(small, tmp_path):
 
 
 def test_photos_a_killed_ingest_copied_in_are_removed_by_the_next(small, tmp_path):
+    from reunite.ingest import write_lock
+
     stray = small.workspace.photos / "ab" / ("ab" + "0" * 62 + ".jpg")
     stray.parent.mkdir(exist_ok=True)
     stray.write_bytes(b"a photo of a person whose row was never committed")
+    write_lock(small).path.write_text("pid 99999 user station host x since 2026-12-02T10:00:00Z")  # killed
     ingest_file(small, "residents", write_csv(tmp_path / "r4.csv", "编号,姓名\nR4,王秀英\n"))
     assert not stray.exists()
