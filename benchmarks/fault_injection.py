@@ -49,9 +49,9 @@ def stages(samples: Path) -> list[tuple[str, list[list[str]]]]:
         ),
         ("index", [["index"]]),
         ("match", [["match", "--all"]]),
-        ("export", [["export", "--format", fmt, "--out", f"exports/{name}"] for fmt, name in EXPORTS]),
+        ("export", [["export", "--format", fmt, "--out", f"exports/{name}", "--force"] for fmt, name in EXPORTS]),
         ("nightly", [["nightly"]]),
-        ("purge", [["purge", "--resident", f"showcase:{PURGED}", "--reason", "test"]]),
+        ("purge", [["purge", "--resident", f"showcase:{PURGED}", "--reason", "test", "--yes"]]),
     ]
 
 

@@ -8,6 +8,7 @@ import errno
 import json
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,16 +21,53 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from reunite import __version__
-from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError
+from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError, UsageError
 from reunite.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:
     from reunite.store import Store
 
+GLOBAL_FLAGS = ("--quiet", "-q")
+GLOBAL_VALUES = ("--by",)
+
+
+class ReuniteGroup(TyperGroup):
+    """The command group, taking the global options after the subcommand too (`reunite nightly --quiet`)."""
+
+    def main(self, args: list[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
+        return super().main(hoist_globals(list(sys.argv[1:] if args is None else args), self.commands), *rest, **kwargs)
+
+
+def hoist_globals(args: list[str], commands: dict) -> list[str]:
+    """The global options found after the subcommand, moved before it (up to a `--`)."""
+    at = next((i for i, a in enumerate(args) if a in commands), None)
+    if at is None:
+        return args
+    front, sub, tail = args[:at], args[at], args[at + 1 :]
+    kept: list[str] = []
+    i = 0
+    while i < len(tail):
+        a = tail[i]
+        if a == "--":
+            kept.extend(tail[i:])
+            break
+        if a in GLOBAL_FLAGS or any(a.startswith(v + "=") for v in GLOBAL_VALUES):
+            front.append(a)
+        elif a in GLOBAL_VALUES and i + 1 < len(tail):
+            front.extend(tail[i : i + 2])
+            i += 1
+        else:
+            kept.append(a)
+        i += 1
+    return [*front, sub, *kept]
+
+
 app = typer.Typer(
     name="reunite",
+    cls=ReuniteGroup,
     help="Rank missing-person records for rescue-station residents (and the reverse) by face, "
     "dialect-aware name, place and demographics. Every answer is a ranked, explained shortlist for a person "
     "to verify.",
@@ -127,7 +165,8 @@ def _error(c: Ctx, message: str) -> None:
 
 @contextmanager
 def progress_bar(c: Ctx, label: str):
-    """A rich progress bar that --quiet (or a non-terminal stderr) silences; yields an update callback."""
+    """A rich progress bar that --quiet (or a non-terminal stderr) silences; yields an update callback. It
+    moves from the first item on, at most ten times a second."""
     if c.quiet:
         yield lambda done, total: None
         return
@@ -135,12 +174,26 @@ def progress_bar(c: Ctx, label: str):
         TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=c.err, transient=True
     ) as bar:
         task = bar.add_task(label, total=None)
+        last = [0.0]
 
         def update(done: int, total: int) -> None:
-            if done % 200 == 0 or done == total:
+            now = time.monotonic()
+            if done <= 1 or done == total or now - last[0] >= 0.1:
+                last[0] = now
                 bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def iso_day(value: str | None) -> str | None:
+    """A --from/--to/--since value: a date (YYYY-MM-DD) or an ISO time; anything else is a usage error."""
+    if value is None:
+        return None
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2024-06-01)") from None
+    return value
 
 
 def _version(value: bool) -> None:
@@ -316,8 +369,11 @@ def ingest(
         c.say(
             f"{'[dry run] ' if dry_run else ''}{kind} from {file} ({s['encoding'] or 'xlsx'}): {s['rows']} rows: "
             f"new {s['new']}, updated {s['updated']}, unchanged {s['unchanged']}, rejected {s['rejected_rows']}; "
+            f"fields not parsed (kept as written) {s['fields_not_parsed']}; "
             f"photos {s['photos']}, photo problems {s['photo_problems']}"
         )
+        if result.header_row > 1:
+            c.say(f"header read from row {result.header_row} (the {result.header_row - 1} row(s) above it are titles)")
         if result.unknown_columns:
             c.say(f"unknown columns kept in extras: {', '.join(result.unknown_columns)}")
         if result.rejects:
@@ -525,14 +581,19 @@ def match(
 @app.command()
 def candidates(
     ctx: typer.Context,
-    job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
+    job: Annotated[
+        int | None, typer.Option(help="Only this job's list (default: the current shortlist over all jobs).")
+    ] = None,
     resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
     missing: Annotated[list[str] | None, typer.Option(help="Only this missing-person record; repeatable.")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Only the first K per list.")] = None,
+    min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
     include_rejected: Annotated[bool, typer.Option("--include-rejected", help="Show rejected pairs too.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     home: Home = None,
 ) -> None:
-    """List a job's ranked candidates with weight, probability and the evidence that drove them."""
+    """The ranked shortlist: each resident's current candidates over all jobs (or one job's with --job), with
+    weight, probability, decision and the evidence that drove them."""
     from reunite.jobs import list_candidates, resolve_ids
     from reunite.scoring import format_probability, strongest_terms
 
@@ -540,6 +601,11 @@ def candidates(
         with c.store() as store:
             rids, mids = resolve_ids(store, resident or [], missing or [])
             rows = list_candidates(store, job, rids, mids, include_rejected)
+        rows = [
+            r
+            for r in rows
+            if (top_k is None or r["rank"] <= top_k) and (min_weight is None or r["weight"] >= min_weight)
+        ]
         if as_json:
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             return
@@ -637,21 +703,73 @@ def review(
     ctx: typer.Context,
     resident: Annotated[str, typer.Argument(help="Resident id.")],
     missing: Annotated[str, typer.Argument(help="Missing-person id.")],
-    decision: Annotated[str, typer.Option(help="rejected | referred | confirmed | reunited")],
+    decision: Annotated[str | None, typer.Option(help="rejected | referred | confirmed | reunited")] = None,
     note: Annotated[str | None, typer.Option(help="Free text for the record.")] = None,
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Take back the pair's current decision (a mistake); reopens what it closed.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Confirm although the resident or the record is confirmed to another (needs --note)."
+        ),
+    ] = False,
     home: Home = None,
 ) -> None:
-    """Record a decision on a pair (append-only). A rejected pair is hidden from later candidate lists."""
-    from reunite.jobs import record_decision, resolve_ids
+    """Record a decision on a pair, or take one back with --undo (append-only: the history keeps both). A
+    rejected pair is hidden from the shortlist; a resident or record is confirmed to one other side only."""
+    from reunite.decisions import DECISIONS, record_decision, undo_decision
+    from reunite.jobs import resolve_ids
 
-    if decision not in ("rejected", "referred", "confirmed", "reunited"):
-        raise typer.BadParameter("one of rejected, referred, confirmed, reunited", param_hint="--decision")
+    if undo == (decision is not None):
+        raise typer.BadParameter("give either --decision or --undo", param_hint="--decision")
+    if decision is not None and decision not in DECISIONS:
+        raise typer.BadParameter(f"one of {', '.join(DECISIONS)}", param_hint="--decision")
 
     def go(c: Ctx) -> None:
         with c.store() as store:
             rids, mids = resolve_ids(store, [resident], [missing])
-            record_decision(store, rids[0], mids[0], decision, note, c.by)
+            if undo:
+                undone = undo_decision(store, rids[0], mids[0], note, c.by)
+                c.say(f"{resident} ~ {missing}: {undone.decision} of {undone.at} taken back (see `reunite history`)")
+                return
+            record_decision(store, rids[0], mids[0], decision, note, c.by, force=force)
         c.say(f"{resident} ~ {missing}: {decision} recorded")
+
+    run(ctx, go, home)
+
+
+@app.command()
+def history(
+    ctx: typer.Context,
+    resident: Annotated[str, typer.Argument(help="Resident id.")],
+    missing: Annotated[str | None, typer.Argument(help="Only the pair with this missing-person id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    home: Home = None,
+) -> None:
+    """A resident's review decisions, oldest first: each with who, when and why, corrections and what they took
+    back, and whether it is still in force."""
+    from reunite.decisions import history as decision_history
+    from reunite.jobs import resolve_ids
+
+    def go(c: Ctx) -> None:
+        with c.store() as store:
+            rids, mids = resolve_ids(store, [resident], [missing] if missing else [])
+            rows = decision_history(store, rids[0], mids[0] if mids else None)
+        if as_json:
+            typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+            return
+        if not rows:
+            c.console.print("no decisions yet")
+        for r in rows:
+            what = f"corrected #{r['corrects']}" if r["decision"] == "corrected" else r["decision"]
+            state = "" if r["decision"] == "corrected" else ("  in force" if r["in_force"] else "  taken back")
+            forced = "  (forced)" if r["forced"] else ""
+            c.console.print(
+                f"#{r['id']}  {r['at']}  {r['by']}  {resident} ~ {r['missing']['id']}: {what}{state}{forced}"
+                f"{'  ' + r['note'] if r['note'] else ''}",
+                highlight=False,
+            )
 
     run(ctx, go, home)
 
@@ -670,15 +788,25 @@ def nightly(
     def go(c: Ctx) -> int:
         ws = c.workspace()
         ws.logs.mkdir(exist_ok=True)
+        terminal = sys.stdout.isatty()
         with Store.open(ws) as store, open(ws.logs / "nightly.log", "a", encoding="utf-8") as logfile:
 
             def log(line: str) -> None:
-                logfile.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+                """One JSON object per stage, stamped, in logs/nightly.log; on stdout the same line for a
+                log collector, or a sentence for a person at a terminal."""
+                entry = {"at": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}", **json.loads(line)}
+                text = json.dumps(entry, ensure_ascii=False)
+                logfile.write(text + "\n")
                 logfile.flush()
-                c.say(line)
+                if not terminal:
+                    if not c.quiet:
+                        typer.echo(text)  # whole, never wrapped: one object per line
+                else:
+                    rest = ", ".join(f"{k} {v}" for k, v in entry.items() if k not in ("at", "stage", "status"))
+                    c.say(f"{entry['stage']}: {entry['status']}  {rest}", highlight=False)
 
             res = run_nightly(store, log, workers=workers)
-        if res.alerts_path:
+        if res.alerts_path and terminal:  # elsewhere the alerts stage's line names the file
             c.say(f"{res.alerts} new alert(s) written to {res.alerts_path}")
         return 0 if res.ok else 1
 
@@ -728,7 +856,7 @@ def export(
         str, typer.Option("--format", help="csv | xlsx | html | pfif (PFIF 1.4 XML) | templates (face templates).")
     ] = "csv",
     side: Annotated[str, typer.Option(help="templates: missing (records, registry) or residents.")] = "missing",
-    job: Annotated[int | None, typer.Option(help="Job id (default: the latest).")] = None,
+    job: Annotated[int | None, typer.Option(help="Only this job's list (default: the current shortlist).")] = None,
     resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Only the first K per resident.")] = None,
@@ -739,9 +867,11 @@ def export(
     sheet_per_resident: Annotated[
         bool, typer.Option("--sheet-per-resident", help="XLSX: one sheet per resident.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace the file if it exists.")] = False,
     home: Home = None,
 ) -> None:
-    """Export candidates for police verification: redacted by default, 0600, with a manifest and an audit row."""
+    """Export candidates for police verification: redacted by default, 0600, with a manifest and an audit row.
+    By default the current shortlist of every resident (--job N: one job's list)."""
     from reunite.exports import export as do_export
     from reunite.jobs import resolve_ids
 
@@ -749,6 +879,8 @@ def export(
         raise typer.BadParameter("zh or en", param_hint="--lang")
 
     def go(c: Ctx) -> None:
+        if out.exists() and not force:
+            raise UsageError(f"{out} exists: give another --out, or --force to replace it")
         if fmt == "templates":
             from reunite.templates import export_templates
 
@@ -785,7 +917,8 @@ def export(
 def audit(
     ctx: typer.Context,
     since: Annotated[
-        str | None, typer.Option(help="Only entries at or after this time (ISO, e.g. 2024-06-01).")
+        str | None,
+        typer.Option(callback=iso_day, help="Only entries at or after this time (ISO, e.g. 2024-06-01)."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     home: Home = None,
@@ -819,6 +952,7 @@ def purge(
     source: Annotated[str | None, typer.Option(help="The record's source, where its id exists in several.")] = None,
     reason: Annotated[str, typer.Option(help="Why (kept in the audit stub).")] = "",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would go; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting (for scripts).")] = False,
     home: Home = None,
 ) -> None:
     """Remove a person's data (photos, encodings, index entries, names, candidates, the files naming them) and
@@ -860,6 +994,18 @@ def purge(
             except _AlreadyPurged as done:
                 c.say(str(done))
                 return
+            if not dry_run and not yes:
+                if not reason.strip():
+                    raise UsageError("purge needs --reason")
+                plan = do_purge(store, resident_id=targets[0], missing_id=targets[1], reason=reason, dry_run=True)
+                files = len(plan["files"])
+                question = (
+                    f"purge {', '.join(plan['records'])}: {plan['photos']} photo(s), {files} file(s); this cannot be"
+                    " undone. Go on?"
+                )
+                if not typer.confirm(question, default=False, err=True):
+                    c.err.print("nothing was purged")
+                    raise typer.Exit(1)
             res = do_purge(
                 store, resident_id=targets[0], missing_id=targets[1], reason=reason, by=c.by, dry_run=dry_run
             )
@@ -880,8 +1026,8 @@ def purge(
 @app.command()
 def report(
     ctx: typer.Context,
-    date_from: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
-    date_to: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD).")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", callback=iso_day, help="First day (YYYY-MM-DD).")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", callback=iso_day, help="Last day (YYYY-MM-DD).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     home: Home = None,
 ) -> None:

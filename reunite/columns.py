@@ -27,6 +27,11 @@ RESIDENT: dict[str, tuple[str, ...]] = {
     "place_clues": ("地址线索", "自述地址", "place_clues", "线索", "自述籍贯", "自述住址"),
     "found_place": ("发现地点", "found_place", "救助地点", "求助地点"),
     "found_date": ("入站日期", "发现日期", "found_date", "救助日期", "入站时间", "发现时间"),
+    "former": ("曾用名", "former_name", "former_names"),
+    "nickname": ("小名", "乳名", "nickname", "nicknames"),
+    "alias": ("别名", "aliases", "alias", "曾用名/小名/乳名"),
+    "id_number": ("身份证号", "身份证号码", "id_number", "公民身份号码", "身份证"),
+    "hometown": ("户籍地", "家庭住址", "hometown", "籍贯", "户籍地址", "户籍所在地"),
 }
 
 MISSING: dict[str, tuple[str, ...]] = {
@@ -71,3 +76,10 @@ def map_headers(headers: list[str], table: dict[str, tuple[str, ...]]) -> tuple[
         elif str(header or "").strip():
             unknown.append(str(header))
     return mapping, unknown
+
+
+def looks_like_header(cells: list[str], table: dict[str, tuple[str, ...]]) -> bool:
+    """A header row names the id column or at least two known fields; a title row (XX救助管理站受助人员登记表)
+    or a date line above it names none."""
+    mapping, _ = map_headers(cells, table)
+    return "external_id" in mapping.values() or len(mapping) >= 2

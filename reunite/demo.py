@@ -64,6 +64,17 @@ def run_demo(
         raise ReuniteError(f"--faces {faces}: not a folder")
     root = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="reunite-demo-"))
     ws, _ = init_workspace(root)
+    with Store.open(ws) as store:
+        held = store.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM residents WHERE source NOT IN ('synth', 'showcase'))"
+            " + (SELECT COUNT(*) FROM missing_persons WHERE source NOT IN ('synth', 'showcase', 'returned:synth',"
+            " 'returned:showcase'))"
+        ).fetchone()[0]
+    if held:
+        raise ReuniteError(
+            f"{ws.root} already holds {held} record(s) of its own: the demo adds sample people to a workspace, so it"
+            " runs only in a new one (or one it made before); give --home a new folder"
+        )
     report = DemoReport(ws.root)
     report.lines.append(f"workspace: {ws.root}")
     t0 = time.perf_counter()

@@ -27,6 +27,12 @@ class LockHeldError(ReuniteError):
     exit_code = 5
 
 
+class UsageError(ReuniteError):
+    """A command given options that do not go together, or a value that is not one it takes."""
+
+    exit_code = 2
+
+
 class NotFoundError(ReuniteError):
     """A record, job or file named on the command line does not exist."""
 

@@ -9,11 +9,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import re
 from datetime import date
 from pathlib import Path
 
-from reunite.errors import ReuniteError
+from reunite.errors import UsageError
 from reunite.files import record_label, replacing, write_manifest
 from reunite.jobs import list_candidates
 from reunite.parsers import xml_text
@@ -116,16 +117,17 @@ def candidate_rows(
     new_only: bool = False,
 ) -> tuple[int | None, list[dict]]:
     rows = [r for r in list_candidates(store, job, resident_ids) if r["direction"] == "resident"]
-    if new_only and rows:  # pairs that no earlier job proposed
+    if new_only and rows:  # pairs the latest job (or the one named) proposed and no earlier job did
+        latest = job if job is not None else max(r["job"] for r in rows)
         seen = {
             (a, b)
             for a, b in store.conn.execute(
                 "SELECT r.external_id, m.external_id FROM candidates c JOIN residents r ON r.id = c.resident_id"
                 " JOIN missing_persons m ON m.id = c.missing_id WHERE c.job_id < ?",
-                (rows[0]["job"],),
+                (latest,),
             )
         }
-        rows = [r for r in rows if (r["resident"]["id"], r["missing"]["id"]) not in seen]
+        rows = [r for r in rows if r["job"] == latest and (r["resident"]["id"], r["missing"]["id"]) not in seen]
     if min_weight is not None:
         rows = [r for r in rows if r["weight"] >= min_weight]
     if top_k is not None:
@@ -180,7 +182,7 @@ def candidate_rows(
                 "_resident_source": res["source"],
             }
         )
-    return (rows[0]["job"] if rows else job), out
+    return (job if job is not None else max((r["job"] for r in rows), default=None)), out
 
 
 def export(
@@ -201,9 +203,9 @@ def export(
 ) -> dict:
     """Write the export and its manifest; returns the manifest."""
     if fmt not in (*WRITERS, "pfif"):
-        raise ReuniteError(f"unknown format {fmt!r} (one of {', '.join([*WRITERS, 'pfif'])})")
+        raise UsageError(f"unknown format {fmt!r} (one of {', '.join([*WRITERS, 'pfif'])})")
     if not redact and not reason:
-        raise ReuniteError(
+        raise UsageError(
             "--no-redact needs --reason: unredacted ID numbers and phone numbers are recorded in the audit"
         )
     job_id, rows = candidate_rows(store, job, resident_ids, min_weight, top_k, redact, new_only)
@@ -379,5 +381,21 @@ PFIF_DOMAIN = "reunite.local"
 
 
 def audit_rows(store: Store, since: str | None = None) -> list[dict]:
+    """The audit trail, its details parsed, a review's subject (internal ids, stored so a purge leaves no
+    identifier behind) named by the records' external ids while they exist."""
     sql = "SELECT * FROM audit" + (" WHERE at >= ?" if since else "") + " ORDER BY id"
-    return [dict(r) for r in store.conn.execute(sql, (since,) if since else ())]
+    out = []
+    for r in store.conn.execute(sql, (since,) if since else ()):
+        row = dict(r)
+        row["detail"] = json.loads(row["detail"]) if row["detail"] else None
+        if row["action"] == "review" and row["subject"] and "~" in row["subject"]:
+            row["subject"] = _pair_label(store, row["subject"])
+        out.append(row)
+    return out
+
+
+def _pair_label(store: Store, subject: str) -> str:
+    rid, _, mid = subject.partition("~")
+    r = store.conn.execute("SELECT external_id FROM residents WHERE id = ?", (rid,)).fetchone()
+    m = store.conn.execute("SELECT external_id FROM missing_persons WHERE id = ?", (mid,)).fetchone()
+    return f"{r[0] if r else '(purged)'} ~ {m[0] if m else '(purged)'}"

@@ -27,11 +27,13 @@ from reunite.store import Store, now_iso
 
 KINDS = ("residents", "missing", "registry")
 SENSITIVE_FIELDS = frozenset({"id_number", "contact_phone", "contact_name"})
-REJECT_HEADER = ("file", "row", "field", "value", "reason", "outcome")
+REJECT_HEADER = ("file", "row", "id", "field", "value", "reason", "outcome")
+ROW_REJECTED = "row rejected"
+FIELD_KEPT = "field not parsed, row stored"  # the text stays in the record (its *_raw column), searched on the rest
 ProgressFn = Callable[[int, int], None]
 # the name columns of each side and the type their names are stored with
 NAME_TYPES = {
-    "residents": {"names": "heard"},
+    "residents": {"names": "heard", "former": "former", "nickname": "nickname", "alias": "alias"},
     "missing": {"names": "name", "former": "former", "nickname": "nickname", "alias": "alias"},
 }
 
@@ -42,7 +44,8 @@ class Reject:
     field: str
     value: str
     reason: str
-    outcome: str = "row rejected"
+    outcome: str = ROW_REJECTED
+    record_id: str = ""  # the row's 编号, where it has one
 
 
 @dataclass
@@ -61,6 +64,7 @@ class IngestResult:
     unknown_columns: list[str] = field(default_factory=list)
     rejects_path: str | None = None
     dry_run: bool = False
+    header_row: int = 1  # where the header was found (title rows above it are skipped)
 
     @property
     def ok(self) -> bool:
@@ -77,11 +81,13 @@ class IngestResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected_rows": self.rejected_rows,
-            "photo_problems": sum(r.outcome != "row rejected" for r in self.rejects),
+            "photo_problems": sum(r.outcome.startswith("photo") for r in self.rejects),
+            "fields_not_parsed": sum(r.outcome == FIELD_KEPT for r in self.rejects),
             "photos": self.photos,
             "unknown_columns": self.unknown_columns,
             "rejects_path": self.rejects_path,
             "dry_run": self.dry_run,
+            "header_row": self.header_row,
         }
 
 
@@ -92,6 +98,7 @@ class _RowBuilder:
         self.rownum = rownum
         self.cells = cells  # field -> (header as written, raw value)
         self.errors: list[Reject] = []
+        self.unparsed: set[str] = set()  # fields whose value could not be read: kept as written
 
     def raw(self, name: str) -> str | None:
         value = self.cells.get(name, (None, None))[1]
@@ -106,12 +113,21 @@ class _RowBuilder:
             return fn(value)
         except ParseError as exc:
             shown = _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
-            self.errors.append(Reject(self.rownum, header, shown, str(exc)))
+            self.errors.append(Reject(self.rownum, header, shown, str(exc), FIELD_KEPT))
+            self.unparsed.add(name)
             return None
 
-    def fail(self, name: str, reason: str) -> None:
+    def as_written(self, name: str) -> str | None:
+        """The text of a field that did not parse (an ID number with a mis-copied digit), else None."""
+        if name not in self.unparsed:
+            return None
+        return clean_text(self.cells[name][1]).replace(" ", "").upper() or None
+
+    def fail(self, name: str, reason: str, outcome: str = FIELD_KEPT) -> None:
         header, value = self.cells.get(name, (name, None))
-        self.errors.append(Reject(self.rownum, header, clean_text(value), reason))
+        shown = _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
+        self.errors.append(Reject(self.rownum, header, shown, reason, outcome))
+        self.unparsed.add(name)
 
     def names(self, side: str) -> list[NameEntry]:
         """Every name of the side's name columns (NAME_TYPES), typed by its column, each once."""
@@ -130,6 +146,11 @@ class _RowBuilder:
         return iso
 
 
+def _age_on(birth_date: str, day: str | None) -> int:
+    born, on = date.fromisoformat(birth_date), date.fromisoformat(day) if day else date.today()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
 def _mask(text: str) -> str:
     text = clean_text(text)
     return "*" * max(len(text) - 4, 0) + text[-4:]
@@ -137,10 +158,16 @@ def _mask(text: str) -> str:
 
 def _build_resident(b: _RowBuilder, source: str) -> Resident:
     age = b.parse("age", parsers.parse_age)
+    idinfo = b.parse("id_number", parse_id_number)
+    found_date = b.not_future("found_date", b.parse("found_date", parsers.parse_date))
+    gender = b.parse("gender", parsers.parse_gender)
+    if age is None and idinfo is not None:  # a card found on them: the age when found, to the year
+        years = _age_on(idinfo.birth_date, found_date)
+        age = (years, years)
     rec = Resident(
         source=source,
         external_id=parsers.visible(b.raw("external_id") or ""),
-        gender=b.parse("gender", parsers.parse_gender),
+        gender=gender if gender is not None else (idinfo.gender if idinfo else None),
         gender_raw=b.raw("gender"),
         age_min=age[0] if age else None,
         age_max=age[1] if age else None,
@@ -150,12 +177,15 @@ def _build_resident(b: _RowBuilder, source: str) -> Resident:
         accent=b.raw("accent"),
         place_clues=b.raw("place_clues"),
         found_place=b.raw("found_place"),
-        found_date=b.not_future("found_date", b.parse("found_date", parsers.parse_date)),
+        found_date=found_date,
         found_date_raw=b.raw("found_date"),
         features=b.raw("features"),
         notes=b.raw("notes"),
         status=b.parse("status", lambda v: parsers.parse_choice(v, parsers.RESIDENT_STATUS_TABLE, "in_care", "status"))
         or "in_care",
+        hometown=b.raw("hometown"),
+        id_number=idinfo.number if idinfo else b.as_written("id_number"),
+        id_region=idinfo.region if idinfo else None,
         names=b.names("residents"),
     )
     return rec
@@ -177,6 +207,7 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
         birth = idinfo.birth_date
     if missing_date and birth and missing_date[: len(birth)] < birth[: len(missing_date)]:
         b.fail("missing_date", f"missing date {missing_date} is before the birth date {birth}")
+        missing_date = None  # one of the two is wrong; the birth date also comes with the age evidence
     rec = MissingPerson(
         source=source,
         external_id=parsers.visible(b.raw("external_id") or ""),
@@ -186,7 +217,7 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
         birth_date=birth,
         birth_date_raw=b.raw("birth_date"),
         birth_year=int(birth[:4]) if birth else None,
-        id_number=idinfo.number if idinfo else None,
+        id_number=idinfo.number if idinfo else b.as_written("id_number"),
         id_region=idinfo.region if idinfo else None,
         height_cm=b.parse("height", parsers.parse_height),
         height_raw=b.raw("height"),
@@ -224,6 +255,8 @@ STATED_BY: dict[str, tuple[str, ...]] = {
     "missing_date_raw": ("missing_date",),
 }
 NOT_KEPT = frozenset({"source", "external_id", "from_resident_id"})
+# fields whose text is stored when it does not parse (in a *_raw column, or the number as written)
+KEPT_AS_WRITTEN = frozenset({"gender", "age", "height", "birth_date", "found_date", "missing_date", "id_number"})
 
 
 def _unstated(kind: str, stated: set[str], columns: list[str], has_extras: bool) -> dict:
@@ -304,8 +337,8 @@ def ingest_file(
     if kind not in KINDS:
         raise InputFileError(f"unknown record kind {kind!r} (one of {', '.join(KINDS)})")
     path = Path(path)
-    table = read_table(path)
     table_map = columns.RESIDENT if kind == "residents" else columns.MISSING
+    table = read_table(path, lambda cells: columns.looks_like_header(cells, table_map))
     mapping, unknown = columns.map_headers(table.headers, table_map)
     if kind != "registry" and "kind" in mapping.values():
         unknown.extend(table.headers[i] for i, f in mapping.items() if f == "kind")
@@ -314,7 +347,14 @@ def ingest_file(
         accepted = " / ".join(table_map["external_id"])
         raise InputFileError(f"{path}: no id column; the header needs one of: {accepted}")
     result = IngestResult(
-        kind, source, str(path), table.encoding, n_rows=len(table.rows), unknown_columns=unknown, dry_run=dry_run
+        kind,
+        source,
+        str(path),
+        table.encoding,
+        n_rows=len(table.rows),
+        unknown_columns=unknown,
+        dry_run=dry_run,
+        header_row=table.header_row,
     )
     photo_base = Path(photos) if photos is not None else path.parent
     photos_dir = None if dry_run or store.workspace is None else store.workspace.photos
@@ -347,15 +387,19 @@ def ingest_file(
                 if row_error:
                     b.errors = b.errors[:1]  # the line itself is broken: what its cells say is not the point
                 elif not rec.external_id:
-                    b.fail("external_id", "id is empty")
+                    b.fail("external_id", "id is empty", ROW_REJECTED)
                 elif rec.external_id in first_seen:
-                    b.fail("external_id", f"duplicate id in this file (first at row {first_seen[rec.external_id]})")
-                row_rejected = any(e.outcome == "row rejected" for e in b.errors)
+                    first = first_seen[rec.external_id]
+                    b.fail("external_id", f"duplicate id in this file (first at row {first})", ROW_REJECTED)
+                for e in b.errors:
+                    e.record_id = rec.external_id
+                row_rejected = any(e.outcome == ROW_REJECTED for e in b.errors)
                 if not row_rejected:
                     first_seen[rec.external_id] = rownum
                     rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
                     rec.photos = _photos(b, photo_base, photos_dir)
                     stated = {f for f, (_, v) in cells.items() if v is not None and str(v).strip()}
+                    stated -= b.unparsed - KEPT_AS_WRITTEN  # a status that did not parse states nothing
                     kept = _unstated(kind, stated, column_fields(type(rec)), bool(extras))
                     outcome, _ = store.upsert(rec, **kept)
                     setattr(result, outcome, getattr(result, outcome) + 1)
@@ -405,5 +449,9 @@ def write_rejects(store: Store, path: Path, kind: str, rejects: list[Reject], ta
         base = store.workspace.exports / "rejects" if store.workspace else path.parent
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         target = base / f"{stamp}-{kind}-{path.stem}.rejects.csv"
-    write_csv(Path(target), REJECT_HEADER, ((str(path), r.row, r.field, r.value, r.reason, r.outcome) for r in rejects))
+    write_csv(
+        Path(target),
+        REJECT_HEADER,
+        ((str(path), r.row, r.record_id, r.field, r.value, r.reason, r.outcome) for r in rejects),
+    )
     return Path(target)

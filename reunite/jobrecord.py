@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reunite import __version__
 from reunite.locks import RunLock, is_held
+from reunite.shortlist import replace_shortlist
 from reunite.store import Store, now_iso
 from reunite.workspace import Workspace
 
@@ -58,9 +59,12 @@ def store_candidates(store: Store, job_id: int, rows: list[tuple]) -> None:
         )
 
 
-def finish_job(store: Store, result: JobResult) -> None:
-    """Done, with its counts and timings, and the audit row, in one transaction."""
+def finish_job(store: Store, result: JobResult, targets: dict[str, list[int]] | None = None) -> None:
+    """Done, with its counts and timings, the shortlist of its targets replaced by its rows and the audit
+    row, in one transaction."""
     with store.transaction():
+        if targets:
+            replace_shortlist(store, result.job_id, targets)
         store.conn.execute(
             "UPDATE jobs SET status = 'done', finished_at = ?, counts = ?, timings = ? WHERE id = ?",
             (

@@ -15,6 +15,7 @@ from contextlib import nullcontext
 
 from reunite.calibration import workspace_calibration
 from reunite.compare import comparison_vector
+from reunite.decisions import current_decisions
 from reunite.errors import NotFoundError
 from reunite.estimate import current_params
 from reunite.index import current_version, index_lock, settings_in_use
@@ -22,7 +23,8 @@ from reunite.jobrecord import JobResult, create_job, fail_job, finish_job, job_l
 from reunite.names import NameFrequencies, surname_of
 from reunite.runner import BatchContext, BatchSpec, pooled
 from reunite.scoring import Params, Score, score
-from reunite.store import Store, current_actor, now_iso
+from reunite.shortlist import current_rows, job_rows
+from reunite.store import Store
 from reunite.views import load_missing, load_residents
 
 DEFAULT_BOUND = 3000
@@ -118,7 +120,7 @@ def run_match(
             with job_lock(store, job_id):
                 _run_batches(store, spec, batches, workers, result, on_progress)
                 result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
-                finish_job(store, result)
+                finish_job(store, result, {"resident": targets_r, "missing": targets_m})
         except BaseException:
             fail_job(store, job_id)
             raise
@@ -161,37 +163,31 @@ def list_candidates(
     missing_ids: list[int] | None = None,
     include_rejected: bool = False,
 ) -> list[dict]:
-    """Candidates of a job (default: the latest done job), rejected pairs hidden unless asked."""
+    """The shortlist (default: each resident's current list over all jobs; the records' lists where only
+    records are named) or one job's candidates; rejected pairs hidden unless asked, decided pairs marked."""
     if job_id is None:
-        row = store.conn.execute("SELECT id FROM jobs WHERE status = 'done' ORDER BY id DESC LIMIT 1").fetchone()
-        if row is None:
+        if store.conn.execute("SELECT 1 FROM jobs WHERE status = 'done' LIMIT 1").fetchone() is None:
             raise NotFoundError("no match job has run yet: run `reunite match --all`")
-        job_id = row[0]
-    sql = (
-        "SELECT c.*, r.external_id AS resident_ext, r.source AS resident_source, m.external_id AS missing_ext,"
-        " m.source AS missing_source, m.kind AS kind,"
-        " (SELECT decision FROM decisions d WHERE d.resident_id = c.resident_id AND d.missing_id = c.missing_id"
-        "  ORDER BY d.id DESC LIMIT 1) AS decision"
-        " FROM candidates c JOIN residents r ON r.id = c.resident_id JOIN missing_persons m ON m.id = c.missing_id"
-        " WHERE c.job_id = ?"
-    )
-    args: list = [job_id]
-    if resident_ids:
-        sql += f" AND c.resident_id IN ({', '.join('?' for _ in resident_ids)})"
-        args += resident_ids
-    if missing_ids:
-        sql += f" AND c.missing_id IN ({', '.join('?' for _ in missing_ids)})"
-        args += missing_ids
-    sql += " ORDER BY c.direction, c.resident_id, c.missing_id, c.rank"
+        view = "missing" if missing_ids and not resident_ids else "resident"
+        ranked = [(view, rank, row) for rank, row in current_rows(store, view, resident_ids, missing_ids)]
+    else:
+        job = store.conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        if job is None:
+            raise NotFoundError(f"no match job {job_id} (see `reunite status` for the last one)")
+        if job[0] != "done":
+            raise NotFoundError(f"job {job_id} is {job[0]}, not done: it has no complete candidate list")
+        ranked = [(r["direction"], r["rank"], r) for r in job_rows(store, job_id, resident_ids, missing_ids)]
+    decided = current_decisions(store)
     out = []
-    for r in store.conn.execute(sql, args):
-        if r["decision"] == "rejected" and not include_rejected:
+    for direction, rank, r in ranked:
+        decision = decided.get((r["resident_id"], r["missing_id"]))
+        if decision == "rejected" and not include_rejected:
             continue
         out.append(
             {
-                "job": job_id,
-                "direction": r["direction"],
-                "rank": r["rank"],
+                "job": r["job_id"],
+                "direction": direction,
+                "rank": rank,
                 "weight": r["weight"],
                 "probability": r["probability"],
                 "registry": bool(r["registry"]),
@@ -199,7 +195,7 @@ def list_candidates(
                 "resident": {"source": r["resident_source"], "id": r["resident_ext"]},
                 "missing": {"source": r["missing_source"], "id": r["missing_ext"]},
                 "sources": r["sources"].split(","),
-                "decision": r["decision"],
+                "decision": decision,
                 "terms": json.loads(r["terms"]),
             }
         )
@@ -222,19 +218,3 @@ def explain_pair(store: Store, resident_id: int, missing_id: int) -> tuple[Score
     r = load_residents(store, [resident_id], key)[resident_id]
     m = load_missing(store, [missing_id], key)[missing_id]
     return score(comparison_vector(r, m, cal), params, surname_of(m.names), freqs), params
-
-
-def record_decision(
-    store: Store, resident_id: int, missing_id: int, decision: str, note: str | None, by: str | None
-) -> None:
-    """Append a review decision. Confirming closes the record and returns the resident (who becomes a
-    returned-person registry entry)."""
-    with store.transaction():
-        store.conn.execute(
-            "INSERT INTO decisions (resident_id, missing_id, decision, note, by, at) VALUES (?, ?, ?, ?, ?, ?)",
-            (resident_id, missing_id, decision, note, by or current_actor(), now_iso()),
-        )
-        if decision in ("confirmed", "reunited"):
-            store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE id = ?", (missing_id,))
-            store.set_resident_status(resident_id, "returned")
-        store.audit("review", subject=f"{resident_id}~{missing_id}", actor=by, detail={"decision": decision})

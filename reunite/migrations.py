@@ -302,6 +302,50 @@ MIGRATIONS: list[str] = [
         at TEXT NOT NULL
     );
     """,
+    # 7: a resident's 户籍地 and ID number as columns (not extras); the shortlist (each record's current
+    # candidates over all jobs: a pair at the latest job that covered
+    # its record) and corrections of decisions (a `corrected` row names the decision it takes back).
+    """
+    CREATE TABLE shortlist (
+        direction TEXT NOT NULL CHECK (direction IN ('resident', 'missing')),
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id) ON DELETE CASCADE,
+        PRIMARY KEY (direction, resident_id, missing_id)
+    );
+    CREATE INDEX shortlist_missing ON shortlist (missing_id);
+    CREATE INDEX shortlist_candidate ON shortlist (candidate_id);
+    INSERT INTO shortlist (direction, resident_id, missing_id, candidate_id)
+        SELECT c.direction, c.resident_id, c.missing_id, c.id FROM candidates c
+        WHERE c.job_id = (
+            SELECT MAX(c2.job_id) FROM candidates c2 JOIN jobs j ON j.id = c2.job_id AND j.status = 'done'
+            WHERE c2.direction = c.direction AND CASE c.direction WHEN 'resident'
+                THEN c2.resident_id = c.resident_id ELSE c2.missing_id = c.missing_id END);
+    DROP TRIGGER decisions_no_update;
+    CREATE TABLE decisions_v7 (
+        id INTEGER PRIMARY KEY,
+        resident_id INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+        missing_id INTEGER NOT NULL REFERENCES missing_persons(id) ON DELETE CASCADE,
+        decision TEXT NOT NULL
+            CHECK (decision IN ('rejected', 'referred', 'confirmed', 'reunited', 'corrected')),
+        note TEXT,
+        by TEXT NOT NULL,
+        at TEXT NOT NULL,
+        job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,
+        corrects INTEGER,
+        forced INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO decisions_v7 (id, resident_id, missing_id, decision, note, by, at, job_id)
+        SELECT id, resident_id, missing_id, decision, note, by, at, job_id FROM decisions;
+    DROP TABLE decisions;
+    ALTER TABLE decisions_v7 RENAME TO decisions;
+    CREATE INDEX decisions_pair ON decisions (resident_id, missing_id);
+    CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
+        BEGIN SELECT RAISE(ABORT, 'decisions are append-only history'); END;
+    ALTER TABLE residents ADD COLUMN hometown TEXT;
+    ALTER TABLE residents ADD COLUMN id_number TEXT;
+    ALTER TABLE residents ADD COLUMN id_region TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

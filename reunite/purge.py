@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reunite.errors import NotFoundError, ReuniteError
+from reunite.errors import NotFoundError, ReuniteError, UsageError
 from reunite.files import (
     MANIFEST_SUFFIX,
     manifest_path,
@@ -100,7 +100,7 @@ def purge(
 ) -> dict:
     """Purge the record(s); with dry_run, only say what would go."""
     if not reason:
-        raise ReuniteError("purge needs --reason")
+        raise UsageError("purge needs --reason")
     targets = _targets(store, resident_id, missing_id)
     people = _people(store, targets)
     shas: set[str] = set()

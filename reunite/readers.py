@@ -11,7 +11,7 @@ import contextlib
 import csv
 import json
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +41,20 @@ class Table:
     encoding: str | None = None
     errors: dict[int, str] = field(default_factory=dict)  # row -> why it cannot be stored (it is reported)
     notes: dict[int, list[str]] = field(default_factory=dict)  # row -> cells that were not read (row stored)
+    header_row: int = 1  # the line (CSV) or sheet row (XLSX) the header was read from: title rows sit above
+
+
+HeaderTest = Callable[[list[str]], bool]
+TITLE_ROWS = 10  # a header is looked for this far down (stations put a title and a date above the register)
+
+
+def _header_at(rows: list[list[str]], is_header: HeaderTest | None) -> int:
+    """Index of the first row that reads as a header (the first row when none does, or no test is given)."""
+    if is_header is not None:
+        for i, cells in enumerate(rows[:TITLE_ROWS]):
+            if is_header([str(c or "").strip() for c in cells]):
+                return i
+    return 0
 
 
 def detect_encoding(data: bytes, path: Path) -> str:
@@ -75,7 +89,8 @@ def _share_in(data: bytes, encoding: str) -> float:
         return 0.0
 
 
-def read_table(path: Path) -> Table:
+def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
+    """The file's header and rows; with `is_header`, the header is the first of the top rows it accepts."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
@@ -84,7 +99,7 @@ def read_table(path: Path) -> Table:
         raise InputFileError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .xlsx or .jsonl)")
     try:
         if kind == "xlsx":
-            return _read_xlsx(path)
+            return _read_xlsx(path, is_header)
         data = path.read_bytes()
     except InputFileError:
         raise
@@ -94,23 +109,30 @@ def read_table(path: Path) -> Table:
         raise InputFileError(f"{path}: file is empty")
     encoding = detect_encoding(data, path)
     text = data.decode(encoding)
-    return _read_jsonl(path, text, encoding) if kind == "jsonl" else _read_csv(path, text, encoding)
+    if kind == "jsonl":
+        return _read_jsonl(path, text, encoding)
+    return _read_csv(path, text, encoding, is_header)
 
 
-def _read_csv(path: Path, text: str, encoding: str) -> Table:
+def _delimiter(line: str) -> str:
+    return max(",\t;", key=line.count)  # the header row decides; comma on a tie
+
+
+def _read_csv(path: Path, text: str, encoding: str, is_header: HeaderTest | None = None) -> Table:
     """A broken record (an unclosed quote, text after a closing quote) is a rejected row with its line
     number, and reading goes on from the next line: an unclosed quote once swallowed every following row."""
     lines = text.splitlines(keepends=True)
-    first_line = lines[0] if lines else ""
-    delimiter = max(",\t;", key=first_line.count)  # the header row decides; comma on a tie
-    records = _records(lines, delimiter)
+    top = [next(csv.reader([line], delimiter=_delimiter(line)), []) for line in lines[:TITLE_ROWS]]
+    skip = _header_at(top, is_header)
+    delimiter = _delimiter(lines[skip] if lines else "")
+    records = ((n + skip, record) for n, record in _records(lines[skip:], delimiter))
     try:
         _, headers = next(records)
     except StopIteration as exc:
         raise InputFileError(f"{path}: no header row") from exc
     if isinstance(headers, str):
-        raise InputFileError(f"{path}: line 1: the header row is broken: {headers}")
-    table = Table(path, [h.strip() for h in headers], [], encoding)
+        raise InputFileError(f"{path}: line {skip + 1}: the header row is broken: {headers}")
+    table = Table(path, [h.strip() for h in headers], [], encoding, header_row=skip + 1)
     legacy = encoding not in ("utf-8", "utf-8-sig", "utf-16")
     for line, record in records:
         if isinstance(record, str):
@@ -250,7 +272,7 @@ def _jsonl_cell(value: object) -> object:
     return value
 
 
-def _read_xlsx(path: Path) -> Table:
+def _read_xlsx(path: Path, is_header: HeaderTest | None = None) -> Table:
     """The first sheet. A merged cell's value is given to every cell of the range (below the header); a
     formula without a saved value is reported, not read as empty."""
     from openpyxl import load_workbook
@@ -259,22 +281,24 @@ def _read_xlsx(path: Path) -> Table:
     wb = load_workbook(path, read_only=True, data_only=True)
     try:
         ws = wb.worksheets[0]
-        it: Iterator[tuple] = ws.iter_rows(values_only=True)
-        try:
-            headers = [("" if h is None else str(h)).strip() for h in next(it)]
-        except StopIteration as exc:
-            raise InputFileError(f"{path}: first sheet is empty") from exc
-        grid = {rownum: list(values) for rownum, values in enumerate(it, start=2)}
+        every = [list(values) for values in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
+    if not every:
+        raise InputFileError(f"{path}: first sheet is empty")
+    skip = _header_at(every, is_header)  # title rows (merged across the sheet) above the header
+    headers = [("" if h is None else str(h)).strip() for h in every[skip]]
+    first = skip + 2  # the sheet row of the first data row
+    grid = {rownum: values for rownum, values in enumerate(every[skip + 1 :], start=first)}
+    del every
     for r1, c1, r2, c2 in merged:
-        value = grid.get(r1, [])[c1 - 1] if r1 >= 2 and c1 - 1 < len(grid.get(r1, [])) else None
-        for r in range(max(r1, 2), r2 + 1):
+        value = grid.get(r1, [])[c1 - 1] if r1 >= first and c1 - 1 < len(grid.get(r1, [])) else None
+        for r in range(max(r1, first), r2 + 1):
             row = grid.get(r)
             for c in range(c1, c2 + 1):
                 if row is not None and c - 1 < len(row) and row[c - 1] is None:
                     row[c - 1] = value
-    table = Table(path, headers, [], None)
+    table = Table(path, headers, [], None, header_row=skip + 1)
     for rownum, values in grid.items():
         if any(v is not None and str(v).strip() for v in values):
             table.rows.append((rownum, [_xlsx_cell(v) for v in values]))

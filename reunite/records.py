@@ -51,6 +51,9 @@ class Resident:
     features: str | None = None
     notes: str | None = None
     status: str = "in_care"
+    hometown: str | None = None  # 户籍地, where known (from a card found on them, or said)
+    id_number: str | None = None  # as on the card: sensitive, redacted in exports
+    id_region: str | None = None  # the ID number's region code, where the number is valid
     extras: str | None = None
     names: list[NameEntry] = field(default_factory=list)
     photos: list[PhotoRef] = field(default_factory=list)

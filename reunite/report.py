@@ -8,6 +8,7 @@ import statistics
 from collections import defaultdict
 from datetime import date
 
+from reunite.decisions import all_decisions, standing
 from reunite.store import Store
 
 EVIDENCE_TERMS = ("face", "name", "place")
@@ -26,11 +27,14 @@ def station_report(store: Store, date_from: str | None = None, date_to: str | No
     days: list[int] = []
     how: dict[str, int] = defaultdict(int)
     rows = store.conn.execute(
-        "SELECT d.decision, d.at, d.resident_id, d.missing_id, r.found_date FROM decisions d"
+        "SELECT d.id, d.decision, d.at, d.resident_id, d.missing_id, r.found_date FROM decisions d"
         " JOIN residents r ON r.id = d.resident_id WHERE d.at BETWEEN ? AND ? ORDER BY d.id",
         (lo, hi),
     ).fetchall()
+    in_force = {d.id for stack in standing(all_decisions(store)).values() for d in stack}
     for d in rows:
+        if d["id"] not in in_force:  # taken back by a correction (or a correction itself)
+            continue
         m = _month(d["at"])
         months[m][d["decision"]] += 1
         if d["decision"] == "reunited":

@@ -281,13 +281,17 @@ class Store:
             birth_year=birth_year,
             height_cm=r["height_cm"],
             height_raw=r["height_raw"],
-            hometown=r["place_clues"],
+            hometown=r["hometown"] or r["place_clues"],
+            id_number=r["id_number"],
+            id_region=r["id_region"],
             dialect=r["accent"],
             features=r["features"],
             notes=f"returned resident {r['source']}/{r['external_id']}",
             names=[
-                NameEntry(n["name"], n["raw"], "name")
-                for n in self.conn.execute("SELECT name, raw FROM names WHERE resident_id = ?", (resident_id,))
+                NameEntry(n["name"], n["raw"], "name" if n["name_type"] == "heard" else n["name_type"])
+                for n in self.conn.execute(
+                    "SELECT name, raw, name_type FROM names WHERE resident_id = ?", (resident_id,)
+                )
             ],
             photos=[
                 PhotoRef(p["sha256"], p["stored_path"], p["original_path"], p["taken_year"])

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reunite.errors import InputFileError, ReuniteError
+from reunite.errors import InputFileError, UsageError
 from reunite.files import record_label, replacing, write_manifest
 from reunite.ingest import Reject, write_rejects
 from reunite.photos import sha256_file
@@ -204,7 +204,7 @@ def export_templates(
     from reunite.faces import EncodeSettings
 
     if side not in SIDES:
-        raise ReuniteError(f"unknown side {side!r} (missing or residents)")
+        raise UsageError(f"unknown side {side!r} (missing or residents)")
     table, owner = SIDES[side]
     active = "o.status = 'open'" if side == "missing" else "o.status = 'in_care'"
     key = settings_key or EncodeSettings().key

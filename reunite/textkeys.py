@@ -120,7 +120,7 @@ def compute_place_keys(store: Store) -> int:
             ("residents", "resident_id", RESIDENT_PLACE_FIELDS),
             ("missing_persons", "missing_id", MISSING_PLACE_FIELDS),
         ):
-            extra = ", accent" if table == "residents" else ", dialect, id_region"
+            extra = ", accent, hometown, id_region" if table == "residents" else ", dialect, id_region"
             rows = store.conn.execute(
                 f"SELECT id, {', '.join(fields)}{extra} FROM {table} WHERE needs_index = 1"
             ).fetchall()
@@ -128,9 +128,12 @@ def compute_place_keys(store: Store) -> int:
                 store.conn.execute(f"DELETE FROM place_keys WHERE {owner} = ?", (row["id"],))
                 group = group_from_accent(row["accent"] if table == "residents" else row["dialect"])
                 found = [(f, resolve(row[f], group)) for f in fields]
+                reg = region_place(row["id_region"])
                 if table == "missing_persons":
-                    reg = region_place(row["id_region"])
                     found.append(("id_region", [reg] if reg else []))
+                else:  # a resident's 户籍地 and ID region are clues to where they are from, like what they say
+                    clues = [*([reg] if reg else []), *found[0][1], *resolve(row["hometown"], group)]
+                    found[0] = ("place_clues", clues)
                 store.conn.executemany(
                     f"INSERT INTO place_keys ({owner}, field, rank, code, level, how, confidence)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",

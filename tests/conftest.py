@@ -102,3 +102,17 @@ def held_elsewhere(path: Path, what: str = "index", shared: bool = False):
     finally:
         stop.set()
         proc.join(30)
+
+
+@pytest.fixture
+def matched(file_store, tmp_path):
+    """Three residents and 65 records (five true ones), ingested and keyed: ready to match (tests/test_match.py)."""
+    from reunite.ingest import ingest_file
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+    from tests.test_match import MISSING_HEAD, MISSING_TRUE, RESIDENTS, distractors
+
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", RESIDENTS))
+    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", MISSING_HEAD + MISSING_TRUE + distractors(60)))
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    return file_store

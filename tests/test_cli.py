@@ -57,8 +57,8 @@ def test_init_ingest_status_flow_and_exit_codes(runner, tmp_path):
     assert r.exit_code == 2
     r = runner.invoke(app, ["--home", str(home), "status", "--json"])
     st = json.loads(r.output)
-    assert st["residents"] == {"in_care": 1}
-    assert st["last_ingest"]["n_rejected"] == 1
+    assert st["residents"] == {"in_care": 2}  # R2 is stored: a sex that does not read is kept as written
+    assert st["last_ingest"]["n_rejected"] == 0
 
 
 def test_python_cli_py_from_checkout(tmp_path):

@@ -84,7 +84,7 @@ def test_export_and_audit_commands(runner, tmp_path):
     r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.csv")])
     assert r.exit_code == 0 and "redacted" in r.output
     r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.pfif"), "--format", "doc"])
-    assert r.exit_code == 1 and "unknown format" in r.output
+    assert r.exit_code == 2 and "unknown format" in r.output  # a usage error
     r = runner.invoke(app, ["--home", str(home), "report"])
     assert r.exit_code == 0 and "median days" in r.output
     r = runner.invoke(app, ["--home", str(home), "export", "--out", str(tmp_path / "e.xml"), "--format", "pfif"])
@@ -170,7 +170,8 @@ def test_export_new_and_sheet_per_resident(job_store, tmp_path):
 
 
 def test_review_state_transitions(job_store):
-    from reunite.jobs import list_candidates, record_decision
+    from reunite.decisions import record_decision
+    from reunite.jobs import list_candidates
 
     rid, mid = job_store.resident_id("local", "R1"), job_store.missing_id("local", "M1")
     record_decision(job_store, rid, mid, "referred", "sent to police", "caseworker")
@@ -186,7 +187,7 @@ def test_review_state_transitions(job_store):
 
 
 def test_station_report(job_store, runner):
-    from reunite.jobs import record_decision
+    from reunite.decisions import record_decision
     from reunite.report import station_report
 
     rid, mid = job_store.resident_id("local", "R1"), job_store.missing_id("local", "M1")

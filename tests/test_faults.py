@@ -146,7 +146,7 @@ def test_a_full_disk_during_an_export_is_a_message_and_keeps_the_earlier_file(sm
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(exports, "write_csv", full)
-    r = runner.invoke(app, [*home, "export", "--format", "csv", "--out", str(out)])
+    r = runner.invoke(app, [*home, "export", "--format", "csv", "--out", str(out), "--force"])
     assert r.exit_code == 1, (r.output, r.exception)
     assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
     assert "the disk is full" in r.output and "Traceback" not in r.output

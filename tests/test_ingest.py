@@ -94,7 +94,8 @@ def test_bad_rows_go_to_rejects_with_file_row_field_reason(file_store, tmp_path)
     )
     p = write_csv(tmp_path / "m.csv", text)
     res = ingest_file(file_store, "missing", p)
-    assert (res.new, res.rejected_rows) == (1, 6)
+    # only the rows without a usable id are rejected; a field that does not parse is kept as written
+    assert (res.new, res.rejected_rows) == (5, 2)
     with open(res.rejects_path, encoding="utf-8-sig") as fh:
         rejects = list(csv.DictReader(fh))
     got = {(r["row"], r["field"]) for r in rejects}
@@ -113,6 +114,15 @@ def test_bad_rows_go_to_rejects_with_file_row_field_reason(file_store, tmp_path)
     assert "first at row 2" in by[("5", "编号")]["reason"]
     assert all(r["file"] == str(p) for r in rejects)
     assert res.rejects_path.startswith(str(file_store.workspace.exports))
+    outcome = {r["row"]: r["outcome"] for r in rejects}
+    assert outcome["5"] == outcome["6"] == "row rejected"
+    assert {outcome[k] for k in ("3", "4", "7", "8")} == {"field not parsed, row stored"}
+    assert {r["row"]: r["id"] for r in rejects if r["row"] in ("3", "5", "6")} == {"3": "M2", "5": "M1", "6": ""}
+    stored = {r["external_id"]: r for r in rows(file_store, "SELECT * FROM missing_persons")}
+    assert stored["M2"]["id_number"] == "110105194912310021" and stored["M2"]["id_region"] is None  # as written
+    assert stored["M3"]["height_raw"] == "二米九" and stored["M3"]["height_cm"] is None
+    assert stored["M3"]["birth_date_raw"] == "1960-13-01" and stored["M3"]["birth_year"] is None
+    assert stored["M6"]["missing_date"] is None and stored["M7"]["birth_year"] == 1990
 
 
 def test_photo_paths_stay_inside_the_photos_folder(file_store, tmp_path):
@@ -254,3 +264,79 @@ def test_a_correction_of_a_registration_keeps_its_other_names(file_store, tmp_pa
     names = rows(file_store, "SELECT name, name_type FROM names ORDER BY id")
     assert [tuple(n) for n in names] == [("狗蛋", "nickname"), ("付贵", "name")]
     assert rows(file_store, "SELECT hometown FROM missing_persons")[0][0] == "河南"
+
+
+# -- files as stations keep them --------------------------------------------------------------------------
+
+
+def test_header_found_below_title_rows_csv(file_store, tmp_path):
+    text = "某市救助管理站受助人员登记表,,,\n登记日期：2024年6月,,,\n编号,姓名,性别,目测年龄\nR1,王秀英,女,七十多岁\n"
+    res = ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", text))
+    assert (res.new, res.rejected_rows, res.header_row) == (1, 0, 3)
+    assert rows(file_store, "SELECT age_min FROM residents")[0][0] == 70
+
+
+def test_header_found_below_a_merged_title_xlsx(file_store, tmp_path, runner):
+    from reunite.cli import app
+    from tests.test_bad_input import xlsx
+
+    sheet = xlsx(
+        [
+            ["某市救助管理站寻亲登记台账"],
+            [],
+            ["编号", "姓名", "户籍地"],
+            ["M1", "刘桂花", "四川省南充市"],
+            ["M2", "", ""],
+        ],
+        merged=["A1:C1", "C4:C5"],
+    )
+    (tmp_path / "m.xlsx").write_bytes(sheet)
+    home = str(file_store.workspace.root)
+    out = runner.invoke(app, ["--home", home, "ingest", "missing", str(tmp_path / "m.xlsx")])
+    assert out.exit_code == 0, out.output
+    assert "row 3" in out.output  # says which row was read as the header
+    got = {r["external_id"]: r["hometown"] for r in rows(file_store, "SELECT * FROM missing_persons")}
+    assert got == {"M1": "四川省南充市", "M2": "四川省南充市"}  # a merged cell below the header is filled
+
+
+def test_resident_columns_as_on_the_missing_side(file_store, tmp_path):
+    good = make_id_number("411623", date(1958, 3, 4), 2)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    text = (
+        "编号,姓名,小名,曾用名,身份证号,户籍地,目测年龄,入站日期\n"
+        f"R1,,二妞,,{bad},河南省周口市商水县,很老,2024-06-01\n"
+        f"R2,王秀英,,王秀兰,{good},,,2024-06-01\n"
+    )
+    res = ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", text))
+    assert (res.new, res.rejected_rows) == (2, 0) and res.unknown_columns == []
+    by = {r["external_id"]: r for r in rows(file_store, "SELECT * FROM residents")}
+    assert by["R1"]["id_number"] == bad and by["R1"]["id_region"] is None  # kept as written, not trusted
+    assert by["R1"]["hometown"] == "河南省周口市商水县" and by["R1"]["age_raw"] == "很老"
+    assert by["R1"]["extras"] is None  # nothing (an ID number least of all) left in extras
+    assert (by["R2"]["id_region"], by["R2"]["age_min"], by["R2"]["gender"]) == ("411623", 66, "F")  # from the card
+    names = {(n["name"], n["name_type"]) for n in rows(file_store, "SELECT * FROM names")}
+    assert names == {("二妞", "nickname"), ("王秀英", "heard"), ("王秀兰", "former")}
+    with open(res.rejects_path, encoding="utf-8-sig") as fh:
+        rejects = list(csv.DictReader(fh))
+    card = next(r for r in rejects if r["field"] == "身份证号")
+    assert card["id"] == "R1" and card["value"].startswith("*") and bad not in card["value"]
+    assert card["outcome"] == "field not parsed, row stored"
+
+
+def test_a_resident_with_an_unreadable_age_and_a_miscopied_id_is_still_searched(file_store, tmp_path):
+    from reunite.jobs import list_candidates, run_match
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+
+    good = make_id_number("411623", date(1958, 3, 4), 2)
+    bad = good[:-1] + ("0" if good[-1] != "0" else "1")
+    residents = f"编号,姓名,户籍地,身份证号,目测年龄\nR1,刘桂花,河南省周口市商水县,{bad},很老\n"
+    missing = "编号,姓名,性别,出生日期,户籍地\nM1,刘桂花,女,1958,河南省周口市商水县\nM2,张伟,男,1990,广东省广州市\n"
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", residents))
+    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", missing))
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    run_match(file_store, "all")
+    top = list_candidates(file_store)[0]
+    assert (top["resident"]["id"], top["missing"]["id"]) == ("R1", "M1")
+    place = next(t for t in top["terms"] if t["term"] == "place")
+    assert place["weight"] > 0  # the resident's 户籍地 is a place clue

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from reunite.cli import app
+from reunite.decisions import record_decision
 from reunite.ingest import ingest_file
-from reunite.jobs import explain_pair, list_candidates, record_decision, run_match
+from reunite.jobs import explain_pair, list_candidates, run_match
 from reunite.nightly import run_nightly
 from reunite.textkeys import compute_name_keys, compute_place_keys
 from tests.conftest import write_csv
@@ -42,15 +43,6 @@ def distractors(n: int, seed: int = 1) -> str:
             f"{rng.choice(PLACES)},{rng.randint(2010, 2023)}-05-01,,"
         )
     return "\n".join(rows) + "\n"
-
-
-@pytest.fixture
-def matched(file_store, tmp_path):
-    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", RESIDENTS))
-    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", MISSING_HEAD + MISSING_TRUE + distractors(60)))
-    compute_name_keys(file_store)
-    compute_place_keys(file_store)
-    return file_store
 
 
 def ranked(store, resident: str) -> list[dict]:

@@ -179,11 +179,11 @@ def test_purge_asks_which_source_and_dry_run_changes_nothing(runner, tmp_path):
         assert (
             runner.invoke(app, ["--home", home, "ingest", "missing", str(csv_file), "--source", source]).exit_code == 0
         )
-    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "x"])
+    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "x", "--yes"])
     assert r.exit_code == 6 and "--source" in r.output and "a, b" in r.output
     r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--source", "b", "--reason", "x", "--dry-run"])
     assert r.exit_code == 0 and "would purge missing_persons:b/M1" in r.output
-    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--source", "b", "--reason", "x"])
+    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--source", "b", "--reason", "x", "--yes"])
     assert r.exit_code == 0 and "purged missing_persons:b/M1" in r.output
     r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "x", "--dry-run"])
     assert r.exit_code == 0 and "missing_persons:a/M1" in r.output  # one left: no question
@@ -198,8 +198,8 @@ def test_a_purge_run_again_after_it_was_interrupted_finishes_and_says_so(runner,
     (tmp_path / "r.csv").write_text("编号,姓名\nR1,王秀英\n", encoding="utf-8")
     home = ["--home", str(ws.root)]
     assert runner.invoke(app, [*home, "ingest", "residents", str(tmp_path / "r.csv")]).exit_code == 0
-    assert runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test"]).exit_code == 0
-    again = runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test"])
+    assert runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test", "--yes"]).exit_code == 0
+    again = runner.invoke(app, [*home, "purge", "--resident", "R1", "--reason", "test", "--yes"])
     assert again.exit_code == 0 and "was purged at" in again.output, again.output
-    never = runner.invoke(app, [*home, "purge", "--resident", "R2", "--reason", "test"])
+    never = runner.invoke(app, [*home, "purge", "--resident", "R2", "--reason", "test", "--yes"])
     assert never.exit_code == 6

@@ -121,7 +121,7 @@ def test_templates_end_to_end_from_the_cli(runner, tmp_path):
     r = runner.invoke(app, ["--home", home, "ingest", "templates", str(out), "--source", "s"])
     assert "new 0, unchanged 82" in r.output
 
-    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "test"])
+    r = runner.invoke(app, ["--home", home, "purge", "--missing", "M1", "--reason", "test", "--yes"])
     assert r.exit_code == 0, r.output
     import sqlite3
 
