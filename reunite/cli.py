@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,21 +25,93 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from reunite import __version__
+from reunite.display import WORDS, counts, job_counts, level_word, strongest, term_word, word
 from reunite.errors import EXIT_REJECTS, InputFileError, ReuniteError, UsageError
+from reunite.i18n import LANGS, N_, _, language, local_time, phrase_parts, set_language, shown
 from reunite.workspace import Workspace, find_workspace
 
 if TYPE_CHECKING:
     from reunite.store import Store
 
 GLOBAL_FLAGS = ("--quiet", "-q")
-GLOBAL_VALUES = ("--by",)
+GLOBAL_VALUES = ("--by", "--lang")
 
 
 class ReuniteGroup(TyperGroup):
-    """The command group, taking the global options after the subcommand too (`reunite nightly --quiet`)."""
+    """The command group: global options taken after the subcommand too (`reunite nightly --quiet`), and
+    the help in the reader's language."""
 
     def main(self, args: list[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
-        return super().main(hoist_globals(list(sys.argv[1:] if args is None else args), self.commands), *rest, **kwargs)
+        argv = hoist_globals(list(sys.argv[1:] if args is None else args), self.commands)
+        set_language(_lang_in(argv))
+        localize(self)
+        return super().main(argv, *rest, **kwargs)
+
+
+def _lang_in(argv: list[str]) -> str | None:
+    """The --lang given (before the subcommand, where hoist_globals put it), if it is one we have."""
+    for i, a in enumerate(argv):
+        value = (
+            argv[i + 1]
+            if a == "--lang" and i + 1 < len(argv)
+            else a.partition("=")[2]
+            if a.startswith("--lang=")
+            else None
+        )
+        if value in LANGS:
+            return value
+    return None
+
+
+def uncalibrated() -> str:
+    from reunite.scoring import CALIBRATED_MIN_RECORDS
+
+    return _(" (not calibrated below {n:,} open records: read the weight)").format(n=CALIBRATED_MIN_RECORDS)
+
+
+def shown_text(text: str) -> str:
+    """A Phrase (or plain text) in the current language."""
+    return shown(text, phrase_parts(text))
+
+
+def help_of(text: str) -> str:
+    """A help text as one line: the catalog's key for it (docstrings wrap where the source does)."""
+    return " ".join(text.split())
+
+
+def localize(group: click.Group) -> None:
+    """Every command's and option's help, and typer's panel titles, in the current language (the English
+    original kept on the object, so the next invocation can switch back)."""
+    import typer.rich_utils as panels
+
+    zh = language() == "zh"
+
+    def tr(obj: Any) -> None:
+        if not hasattr(obj, "_reunite_en_help"):
+            obj._reunite_en_help = obj.help
+        original = obj._reunite_en_help
+        obj.help = _(help_of(original)) if zh and original else original
+
+    tr(group)
+    for param in group.params:
+        if getattr(param, "help", None) is not None or hasattr(param, "_reunite_en_help"):
+            tr(param)
+    for command in group.commands.values():
+        tr(command)
+        for param in command.params:
+            if getattr(param, "help", None) is not None or hasattr(param, "_reunite_en_help"):
+                tr(param)
+    for name, text in PANEL_TITLES.items():
+        setattr(panels, name, _(text))
+
+
+PANEL_TITLES = {
+    "ARGUMENTS_PANEL_TITLE": N_("Arguments"),
+    "OPTIONS_PANEL_TITLE": N_("Options"),
+    "COMMANDS_PANEL_TITLE": N_("Commands"),
+    "ERRORS_PANEL_TITLE": N_("Error"),
+    "ABORTED_TEXT": N_("Aborted."),
+}
 
 
 def hoist_globals(args: list[str], commands: dict) -> list[str]:
@@ -100,7 +173,9 @@ class Ctx:
         try:
             finish_pending(store)
         except ReuniteError as exc:
-            self.err.print(f"warning: an earlier purge is not finished yet: {exc}", markup=False, highlight=False)
+            self.err.print(
+                _("warning: an earlier purge is not finished yet: {why}").format(why=exc), markup=False, highlight=False
+            )
         return store
 
     def say(self, *args: Any, **kwargs: Any) -> None:
@@ -125,7 +200,7 @@ def run(ctx: typer.Context, fn: Callable[[Ctx], T], home: Path | None = None) ->
         _error(c, str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        c.err.print("interrupted; nothing half-written was kept")
+        c.err.print(_("interrupted; nothing half-written was kept"))
         raise typer.Exit(130) from None
     except sqlite3.OperationalError as exc:
         message, code = _database_problem(exc)
@@ -134,16 +209,19 @@ def run(ctx: typer.Context, fn: Callable[[Ctx], T], home: Path | None = None) ->
     except OSError as exc:
         if exc.errno not in SYSTEM_PROBLEMS:
             raise
-        _error(c, f"{SYSTEM_PROBLEMS[exc.errno]}: {exc.filename or exc.strerror}; nothing half-written was kept")
+        what = _(SYSTEM_PROBLEMS[exc.errno])
+        _error(
+            c, _("{what}: {file}; nothing half-written was kept").format(what=what, file=exc.filename or exc.strerror)
+        )
         raise typer.Exit(1) from None
 
 
 SYSTEM_PROBLEMS = {
-    errno.ENOSPC: "the disk is full",
-    errno.EDQUOT: "the disk quota is used up",
-    errno.EROFS: "the workspace is on a read-only file system",
-    errno.EACCES: "no permission to write",
-    errno.EPERM: "no permission to write",
+    errno.ENOSPC: N_("the disk is full"),
+    errno.EDQUOT: N_("the disk quota is used up"),
+    errno.EROFS: N_("the workspace is on a read-only file system"),
+    errno.EACCES: N_("no permission to write"),
+    errno.EPERM: N_("no permission to write"),
 }
 
 
@@ -151,16 +229,16 @@ def _database_problem(exc: sqlite3.OperationalError) -> tuple[str, int]:
     """A database error as a person can act on it, and its exit code; the transaction was rolled back."""
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
-        return "another reunite command is writing to this workspace; run this one again when it has finished", 5
+        return _("another reunite command is writing to this workspace; run this one again when it has finished"), 5
     if "readonly" in text or "read-only" in text:
-        return "the workspace database is read-only (check its permissions and owner); nothing was changed", 4
+        return _("the workspace database is read-only (check its permissions and owner); nothing was changed"), 4
     if "full" in text:
-        return "the disk is full: nothing was changed; free some space and run the command again", 1
-    return f"the workspace database failed ({exc}); nothing was changed", 1
+        return _("the disk is full: nothing was changed; free some space and run the command again"), 1
+    return _("the workspace database failed ({why}); nothing was changed").format(why=exc), 1
 
 
 def _error(c: Ctx, message: str) -> None:
-    c.err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+    c.err.print(Text.assemble((_("error:"), "bold red"), " ", message), highlight=False)
 
 
 @contextmanager
@@ -192,7 +270,9 @@ def iso_day(value: str | None) -> str | None:
     try:
         datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD, e.g. 2024-06-01)") from None
+        raise typer.BadParameter(
+            _("{value!r} is not a date (YYYY-MM-DD, e.g. 2024-06-01)").format(value=value)
+        ) from None
     return value
 
 
@@ -213,7 +293,16 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help="zh (简体中文) or en. Default: $REUNITE_LANG, else English under an en_* locale, else Chinese.",
+        ),
+    ] = None,
 ) -> None:
+    if lang is not None and lang not in LANGS:
+        raise typer.BadParameter(_("zh or en"), param_hint="--lang")
     # no console markup: ids, names and paths are printed as they are written (an id `[/red]` is an id)
     ctx.obj = Ctx(home=home, quiet=quiet, by=by, console=Console(markup=False), err=Console(stderr=True, markup=False))
 
@@ -226,7 +315,8 @@ def init(ctx: typer.Context, home: Home = None) -> None:
         from reunite.store import init_workspace
 
         ws, created = init_workspace(c.home)
-        c.say(f"{'created' if created else 'already initialised'}: reunite workspace at {ws.root}")
+        done = _("created") if created else _("already initialised")
+        c.say(_("{done}: reunite workspace at {root}").format(done=done, root=ws.root))
 
     run(ctx, go, home)
 
@@ -253,42 +343,69 @@ def status(
 
 
 def _print_status(console: Console, st: dict) -> None:
-    console.print(f"workspace  {st['workspace']}  (schema v{st['schema_version']})")
+    console.print(
+        _("workspace  {root}  (schema v{version})").format(root=st["workspace"], version=st["schema_version"])
+    )
     t = Table(show_header=True, header_style="bold")
-    t.add_column("what")
-    t.add_column("counts")
-
-    def fmt(d: dict) -> str:
-        return ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
-
-    t.add_row("residents", fmt(st["residents"]))
-    t.add_row("missing / registry", fmt(st["missing"]))
-    t.add_row("photos", fmt(st["photos"]))
+    t.add_column(_("what"))
+    t.add_column(_("counts"))
+    t.add_row(_("residents"), counts(st["residents"]))
+    t.add_row(_("missing / registry"), counts(st["missing"]))
+    t.add_row(_("photos"), counts(st["photos"]))
     iv = st["index_version"]
     t.add_row(
-        "face index",
-        "none built"
+        _("face index"),
+        _("none built")
         if not iv
-        else f"{iv['version']} ({iv['mode']}, {iv['created_at']}): "
-        f"missing {iv['n_missing']}, residents {iv['n_residents']}",
+        else _("{version} ({mode}, {at}): missing {n_missing}, residents {n_residents}").format(
+            version=iv["version"],
+            mode=word(iv["mode"]),
+            at=local_time(iv["created_at"]),
+            n_missing=iv["n_missing"],
+            n_residents=iv["n_residents"],
+        ),
     )
-    t.add_row("faces flagged", f"{st['faces_flagged_for_review']} photo(s) with several faces (subject = largest)")
+    t.add_row(
+        _("faces flagged"),
+        _("{n} photo(s) with several faces (subject = largest)").format(n=st["faces_flagged_for_review"]),
+    )
     lj = st["last_job"]
     t.add_row(
-        "last job",
-        "none" if not lj else f"{lj['id']} ({lj['mode']}, {lj['status']}) {lj['started_at']}: {lj['counts']}",
+        _("last job"),
+        _("none")
+        if not lj
+        else _("{id} ({mode}, {status}) {at}: {counts}").format(
+            id=lj["id"],
+            mode=word(lj["mode"]),
+            status=word(lj["status"]),
+            at=local_time(lj["started_at"]),
+            counts=job_counts(lj["counts"]),
+        ),
     )
     last = st["last_ingest"]
     t.add_row(
-        "last ingest",
-        "none"
+        _("last ingest"),
+        _("none")
         if not last
-        else f"{last['kind']} {Path(last['file']).name} at {last['finished_at']}: new {last['n_new']}, "
-        f"updated {last['n_updated']}, unchanged {last['n_unchanged']}, rejected {last['n_rejected']}",
+        else _(
+            "{kind} {file} at {at}: new {new}, updated {updated}, unchanged {unchanged}, rejected {rejected}"
+        ).format(
+            kind=word(last["kind"]),
+            file=Path(last["file"]).name,
+            at=local_time(last["finished_at"]),
+            new=last["n_new"],
+            updated=last["n_updated"],
+            unchanged=last["n_unchanged"],
+            rejected=last["n_rejected"],
+        ),
     )
     console.print(t)
     for p in st["photo_problems"]:
-        console.print(f"  photo {p['id']} {p['original_path']}: {p['status']} {p['error'] or ''}")
+        console.print(
+            _("  photo {id} {path}: {status} {error}").format(
+                id=p["id"], path=p["original_path"], status=word(p["status"]), error=p["error"] or ""
+            )
+        )
 
 
 @app.command()
@@ -324,9 +441,11 @@ def ingest(
     from reunite.ingest import KINDS, ingest_file
 
     if kind not in (*KINDS, "pfif", "templates"):
-        raise typer.BadParameter(f"must be one of {', '.join(KINDS)}, pfif, templates", param_hint="KIND")
+        raise typer.BadParameter(
+            _("must be one of {kinds}, pfif, templates").format(kinds=", ".join(KINDS)), param_hint="KIND"
+        )
     if side not in ("missing", "residents"):
-        raise typer.BadParameter("missing or residents", param_hint="--side")
+        raise typer.BadParameter(_("missing or residents"), param_hint="--side")
 
     def go(c: Ctx) -> int:
         if kind == "templates":
@@ -336,24 +455,43 @@ def ingest(
                 res = ingest_templates(store, file, source=source, side=side, rejects_path=rejects, actor=c.by)
             s = res.summary()
             c.say(
-                f"face templates ({side}) from {file}: {s['lines']} lines: new {s['new']}, unchanged "
-                f"{s['unchanged']}, rejected {s['rejected']}"
+                _(
+                    "face templates ({side}) from {file}: {lines} lines: new {new}, unchanged {unchanged},"
+                    " rejected {rejected}"
+                ).format(
+                    side=word(side),
+                    file=file,
+                    lines=s["lines"],
+                    new=s["new"],
+                    unchanged=s["unchanged"],
+                    rejected=s["rejected"],
+                )
             )
             if res.rejects:
-                c.err.print(f"{len(res.rejects)} problem(s) written to {res.rejects_path}", highlight=False)
+                c.err.print(
+                    _("{n} problem(s) written to {path}").format(n=len(res.rejects), path=res.rejects_path),
+                    highlight=False,
+                )
                 for r in res.rejects[:5]:
-                    c.err.print(f"  line {r.row} ({r.field}) {r.reason}", highlight=False, markup=False)
+                    c.err.print(
+                        _("  line {row} ({field}) {reason}").format(row=r.row, field=r.field, reason=r.reason),
+                        highlight=False,
+                    )
             return EXIT_REJECTS if res.rejects else 0
         if kind == "pfif":
             from reunite.pfif import import_pfif
 
             with c.store() as store:
                 res = import_pfif(store, file, source=source if source != "local" else "pfif", actor=c.by)
-            c.say(f"PFIF persons from {file}: new {res['new']}, updated {res['updated']}, unchanged {res['unchanged']}")
+            c.say(
+                _("PFIF persons from {file}: new {new}, updated {updated}, unchanged {unchanged}").format(
+                    file=file, new=res["new"], updated=res["updated"], unchanged=res["unchanged"]
+                )
+            )
             for p in res["problems"]:
                 c.err.print(f"  {p}", highlight=False)
             return EXIT_REJECTS if res["problems"] else 0
-        with c.store() as store, progress_bar(c, f"ingest {file.name}") as update:
+        with c.store() as store, progress_bar(c, _("ingest {file}").format(file=file.name)) as update:
             result = ingest_file(
                 store,
                 kind,
@@ -367,19 +505,40 @@ def ingest(
             )
         s = result.summary()
         c.say(
-            f"{'[dry run] ' if dry_run else ''}{kind} from {file} ({s['encoding'] or 'xlsx'}): {s['rows']} rows: "
-            f"new {s['new']}, updated {s['updated']}, unchanged {s['unchanged']}, rejected {s['rejected_rows']}; "
-            f"fields not parsed (kept as written) {s['fields_not_parsed']}; "
-            f"photos {s['photos']}, photo problems {s['photo_problems']}"
+            (_("[dry run] ") if dry_run else "")
+            + _(
+                "{kind} from {file} ({encoding}): {rows} rows: new {new}, updated {updated}, unchanged {unchanged},"
+                " rejected {rejected_rows}; fields not parsed (kept as written) {fields_not_parsed}; photos {photos},"
+                " photo problems {photo_problems}"
+            ).format(
+                kind=word(kind),
+                file=file,
+                encoding=s["encoding"] or "xlsx",
+                **{k: s[k] for k in ("rows", "new", "updated", "unchanged", "rejected_rows", "fields_not_parsed")},
+                photos=s["photos"],
+                photo_problems=s["photo_problems"],
+            )
         )
         if result.header_row > 1:
-            c.say(f"header read from row {result.header_row} (the {result.header_row - 1} row(s) above it are titles)")
+            c.say(
+                _("header read from row {row} (the {n} row(s) above it are titles)").format(
+                    row=result.header_row, n=result.header_row - 1
+                )
+            )
         if result.unknown_columns:
-            c.say(f"unknown columns kept in extras: {', '.join(result.unknown_columns)}")
+            c.say(_("unknown columns kept in extras: {names}").format(names=", ".join(result.unknown_columns)))
         if result.rejects:
-            c.err.print(f"{len(result.rejects)} problem(s) written to {result.rejects_path}", highlight=False)
+            c.err.print(
+                _("{n} problem(s) written to {path}").format(n=len(result.rejects), path=result.rejects_path),
+                highlight=False,
+            )
             for r in result.rejects[:5]:
-                c.err.print(f"  row {r.row} [{r.field}] {r.reason} ({r.outcome})", highlight=False)
+                c.err.print(
+                    _("  row {row} [{field}] {reason} ({outcome})").format(
+                        row=r.row, field=r.field, reason=r.reason, outcome=_(r.outcome)
+                    ),
+                    highlight=False,
+                )
         return EXIT_REJECTS if result.rejects else 0
 
     code = run(ctx, go, home)
@@ -404,28 +563,47 @@ def index(
     from reunite.textkeys import compute_name_keys, compute_place_keys
 
     if model not in ("hog", "cnn"):
-        raise typer.BadParameter("must be hog or cnn", param_hint="--model")
+        raise typer.BadParameter(_("must be hog or cnn"), param_hint="--model")
 
     def go(c: Ctx) -> None:
         settings = EncodeSettings(model=model, jitters=jitters)
         with c.store() as store, index_lock(store.workspace):
-            with progress_bar(c, "encode faces") as update:
+            with progress_bar(c, _("encode faces")) as update:
                 enc = encode_pending(store, settings, workers=workers, full=full, on_progress=update)
             c.say(
-                f"faces: {enc.todo} photo(s) to encode: encoded {enc.encoded}, no face {enc.no_face}, "
-                f"failed {enc.failed}, several faces (flagged for review) {enc.flagged}"
+                _(
+                    "faces: {todo} photo(s) to encode: encoded {encoded}, no face {no_face}, failed {failed},"
+                    " several faces (flagged for review) {flagged}"
+                ).format(
+                    todo=enc.todo, encoded=enc.encoded, no_face=enc.no_face, failed=enc.failed, flagged=enc.flagged
+                )
             )
             res = build_indexes(store, settings.key, full=full, params=IndexParams(keep=keep))
             n_names = compute_name_keys(store)
             n_places = compute_place_keys(store)
-        c.say(f"text keys: {n_names} name(s) keyed, places resolved for {n_places} record(s)")
         c.say(
-            f"index {res.version} ({res.mode}): missing {res.sizes['missing']} ({res.kinds['missing']}), "
-            f"residents {res.sizes['residents']} ({res.kinds['residents']}); added {res.added}, "
-            f"removed {res.removed}, {res.seconds:.1f}s"
+            _("text keys: {names} name(s) keyed, places resolved for {places} record(s)").format(
+                names=n_names, places=n_places
+            )
+        )
+        c.say(
+            _(
+                "index {version} ({mode}): missing {missing} ({missing_kind}), residents {residents}"
+                " ({residents_kind}); added {added}, removed {removed}, {seconds:.1f}s"
+            ).format(
+                version=res.version,
+                mode=word(res.mode),
+                missing=res.sizes["missing"],
+                missing_kind=res.kinds["missing"],
+                residents=res.sizes["residents"],
+                residents_kind=res.kinds["residents"],
+                added=res.added,
+                removed=res.removed,
+                seconds=res.seconds,
+            )
         )
         if enc.failed or enc.no_face:
-            c.say("photos without a usable face are listed by `reunite status`")
+            c.say(_("photos without a usable face are listed by `reunite status`"))
 
     run(ctx, go, home)
 
@@ -455,11 +633,15 @@ def calibrate_faces(
     def go(c: Ctx) -> None:
         target = out or (c.workspace().root / "calibration" / "face_calibration.json")
         if not faces.is_dir():
-            raise InputFileError(f"{faces}: not a folder")
-        with progress_bar(c, "encode labelled faces") as update:
+            raise InputFileError(_("{path}: not a folder").format(path=faces))
+        with progress_bar(c, _("encode labelled faces")) as update:
             cal, failures = calibrate_folder(faces, EncodeSettings(), workers, cache, update)
         cal.save(target)
-        c.say(f"calibration {cal.version} written to {target} ({len(failures)} photo(s) without a face)")
+        c.say(
+            _("calibration {version} written to {path} ({n} photo(s) without a face)").format(
+                version=cal.version, path=target, n=len(failures)
+            )
+        )
         for pop, fig in cal.populations.items():
             c.say(
                 f"  {pop:10s} genuine {fig['n_genuine']:6d} impostor {fig['n_impostor']:7d}  "
@@ -490,20 +672,34 @@ def explain_name(
         for text in (a, b):
             n = parse_name(text)
             if n is None:
-                c.console.print(f"{text}: no usable name (placeholder)")
+                c.console.print(_("{text}: no usable name (placeholder)").format(text=text))
                 continue
-            kind = "nickname" if n.nickname else f"surname {n.surname or '-'} given {n.given or '-'}"
+            kind = (
+                _("nickname")
+                if n.nickname
+                else _("surname {surname} given {given}").format(surname=n.surname or "-", given=n.given or "-")
+            )
             readings = " ".join("/".join(r) for r in n.surname_readings)
             c.console.print(
-                f"{text}: {n.norm}: {kind}; surname readings {readings or '-'}; "
-                f"given {' '.join(n.given_py) or '-'}{'; core ' + n.core if n.core else ''}"
+                _("{text}: {norm}: {kind}; surname readings {readings}; given {given}").format(
+                    text=text, norm=n.norm, kind=kind, readings=readings or "-", given=" ".join(n.given_py) or "-"
+                )
+                + (_("; core {core}").format(core=n.core) if n.core else "")
             )
         groups = speaker_groups(accent, code)
-        c.console.print(f"dialect groups tried: {', '.join(g or 'none (generic fuzzy pinyin)' for g in groups)}")
+        tried = ", ".join(g or _("none (generic fuzzy pinyin)") for g in groups)
+        c.console.print(_("dialect groups tried: {groups}").format(groups=tried))
         # compared as stored: ingest normalises a name (traditional -> simplified, full-width, spaces), so the
         # job compares 陳淑華 as 陈淑华 and so does this (the name as written stays in the record's raw text)
         stored = [parsers.normalize_name(x) or x for x in (a, b)]
-        c.console.print(match_records([stored[0]], [stored[1]], accent, code).describe())
+        match = match_records([stored[0]], [stored[1]], accent, code)
+        c.console.print(
+            _("name: {level} {detail}").format(
+                level=level_word("name", match.level), detail=shown_text(match.phrase())
+            ),
+            highlight=False,
+        )
+        c.console.print(match.describe(), highlight=False)
 
     run(ctx, go)
 
@@ -528,7 +724,7 @@ def resolve_place(
             typer.echo(json.dumps([asdict(h) for h in hits], ensure_ascii=False, indent=2))
             return
         if not hits:
-            c.console.print(f"{text}: no administrative unit recognised")
+            c.console.print(_("{text}: no administrative unit recognised").format(text=text))
         for i, h in enumerate(hits, 1):
             c.console.print(f"{i}. {h.describe()}", highlight=False)
 
@@ -555,7 +751,7 @@ def match(
         with c.store() as store:
             rids, mids = resolve_ids(store, resident or [], missing or [])
             mode = "new" if new else "all" if all_ or not (rids or mids) else "ids"
-            with progress_bar(c, "match") as update:
+            with progress_bar(c, _("match")) as update:
                 res = run_match(
                     store,
                     mode,
@@ -568,11 +764,22 @@ def match(
                     workers=workers,
                 )
         c.say(
-            f"job {res.job_id} ({res.mode}): {res.residents} resident(s), {res.missing} missing record(s); "
-            f"{res.candidates_scored} pairs scored, {res.stored} candidates stored; candidate bound hit "
-            f"{res.bound_hits} time(s), {res.bound_limited} where it could change the top {top_k}; "
-            f"{'missing-person side ' + res.missing_side + '; ' if res.missing_side else ''}"
-            f"{res.timings.get('total_s', 0):.1f}s"
+            _(
+                "job {job} ({mode}): {residents} resident(s), {missing} missing record(s); {scored} pairs scored,"
+                " {stored} candidates stored; candidate bound hit {hits} time(s), {limited} where it could change the"
+                " top {k}; {seconds:.1f}s"
+            ).format(
+                job=res.job_id,
+                mode=word(res.mode),
+                residents=res.residents,
+                missing=res.missing,
+                scored=res.candidates_scored,
+                stored=res.stored,
+                hits=res.bound_hits,
+                limited=res.bound_limited,
+                k=top_k,
+                seconds=res.timings.get("total_s", 0),
+            )
         )
 
     run(ctx, go, home)
@@ -595,7 +802,7 @@ def candidates(
     """The ranked shortlist: each resident's current candidates over all jobs (or one job's with --job), with
     weight, probability, decision and the evidence that drove them."""
     from reunite.jobs import list_candidates, resolve_ids
-    from reunite.scoring import format_probability, strongest_terms
+    from reunite.scoring import format_probability
 
     def go(c: Ctx) -> None:
         with c.store() as store:
@@ -610,14 +817,19 @@ def candidates(
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             return
         if not rows:
-            c.console.print("no candidates")
+            c.console.print(_("no candidates"))
         for r in rows:
-            why = strongest_terms(r["terms"])
-            flag = " [registry: wandered before]" if r["registry"] else ""
-            dec = f" ({r['decision']})" if r["decision"] else ""
+            flag = _("  [registry: wandered before]") if r["registry"] else ""
+            dec = f"  [{word(r['decision'])}]" if r["decision"] else ""
             c.console.print(
-                f"{r['resident']['id']} ~ {r['missing']['id']}  #{r['rank']}  weight {r['weight']:+.1f}"
-                f"  p={format_probability(r['probability'])}{flag}{dec}  {why}",
+                _("{resident} ~ {missing}  #{rank}  weight {weight:+.1f}  p={p}").format(
+                    resident=r["resident"]["id"],
+                    missing=r["missing"]["id"],
+                    rank=r["rank"],
+                    weight=r["weight"],
+                    p=format_probability(r["probability"]),
+                )
+                + f"{flag}{dec}  {strongest(r['terms'])}",
                 highlight=False,
             )
 
@@ -633,31 +845,34 @@ def explain(
 ) -> None:
     """The waterfall of one pair: each term, its level, m and u, its weight and the running total."""
     from reunite.jobs import explain_pair, resolve_ids
-    from reunite.scoring import UNCALIBRATED, format_probability
+    from reunite.scoring import format_probability
 
     def go(c: Ctx) -> None:
         with c.store() as store:
             rids, mids = resolve_ids(store, [resident], [missing])
             s, params = explain_pair(store, rids[0], mids[0])
         t = Table(show_header=True, header_style="bold")
-        for col in ("term", "level", "m", "u", "weight", "total", "detail"):
-            t.add_column(col)
+        for col in (N_("term"), N_("level"), "m", "u", N_("weight"), N_("total"), N_("detail")):
+            t.add_column(_(col))
         total = 0.0
         for term in s.terms:
             total += term.weight
             t.add_row(
-                term.term,
-                term.level,
+                term_word(term.term),
+                level_word(term.term, term.level) if term.level else "",
                 "" if term.m is None else f"{term.m:.3g}",
                 "" if term.u is None else f"{term.u:.3g}",
                 f"{term.weight:+.2f}",
                 f"{total:+.2f}",
-                term.detail,
+                shown_text(term.detail),
             )
         c.console.print(t)
         c.console.print(
-            f"match weight {s.weight:+.2f}, probability {format_probability(s.probability)}"
-            f"{UNCALIBRATED if s.probability is None else ''} (parameters {params.version})"
+            _("match weight {weight:+.2f}, probability {p}").format(
+                weight=s.weight, p=format_probability(s.probability)
+            )
+            + (uncalibrated() if s.probability is None else "")
+            + _(" (parameters {version})").format(version=params.version)
         )
 
     run(ctx, go, home)
@@ -681,18 +896,29 @@ def params(
         if as_json:
             typer.echo(json.dumps(p.to_json(), ensure_ascii=False, indent=1))
             return
+        m_from = (
+            _("{n} confirmed pairs").format(n=p.m_confirmed_pairs) if p.m_confirmed_pairs else _("documented priors")
+        )
         c.console.print(
-            f"{p.version}: prior {p.prior_weight:+.2f} ({p.n_missing} open records); u from "
-            f"{p.u_sample_pairs} random pairs; m from {p.m_confirmed_pairs or 'documented priors'}"
-            f"{' confirmed pairs' if p.m_confirmed_pairs else ''}"
+            _("{version}: prior {prior:+.2f} ({n} open records); u from {pairs} random pairs; m from {m_from}").format(
+                version=p.version, prior=p.prior_weight, n=p.n_missing, pairs=p.u_sample_pairs, m_from=m_from
+            )
         )
         t = Table(show_header=True, header_style="bold")
-        for col in ("term", "level", "m", "u", "weight"):
-            t.add_column(col)
+        for col in (N_("term"), N_("level"), "m", "u", N_("weight")):
+            t.add_column(_(col))
         for term, levels in p.m.items():
             for level, m in levels.items():
-                t.add_row(term, level, f"{m:.3g}", f"{p.u[term][level]:.3g}", f"{p.weight(term, level):+.2f}")
-        t.add_row("face", "calibrated", "", "", "log2 LR of the photo distance (reunite calibrate-faces)")
+                t.add_row(
+                    term_word(term),
+                    f"{level_word(term, level)} ({level})",  # the code too: parameters are read by an admin
+                    f"{m:.3g}",
+                    f"{p.u[term][level]:.3g}",
+                    f"{p.weight(term, level):+.2f}",
+                )
+        t.add_row(
+            term_word("face"), _("calibrated"), "", "", _("log2 LR of the photo distance (reunite calibrate-faces)")
+        )
         c.console.print(t)
 
     run(ctx, go, home)
@@ -722,19 +948,27 @@ def review(
     from reunite.jobs import resolve_ids
 
     if undo == (decision is not None):
-        raise typer.BadParameter("give either --decision or --undo", param_hint="--decision")
+        raise typer.BadParameter(_("give either --decision or --undo"), param_hint="--decision")
     if decision is not None and decision not in DECISIONS:
-        raise typer.BadParameter(f"one of {', '.join(DECISIONS)}", param_hint="--decision")
+        raise typer.BadParameter(_("one of {choices}").format(choices=", ".join(DECISIONS)), param_hint="--decision")
 
     def go(c: Ctx) -> None:
         with c.store() as store:
             rids, mids = resolve_ids(store, [resident], [missing])
             if undo:
                 undone = undo_decision(store, rids[0], mids[0], note, c.by)
-                c.say(f"{resident} ~ {missing}: {undone.decision} of {undone.at} taken back (see `reunite history`)")
+                c.say(
+                    _("{resident} ~ {missing}: {decision} of {at} taken back (see `reunite history`)").format(
+                        resident=resident, missing=missing, decision=word(undone.decision), at=local_time(undone.at)
+                    )
+                )
                 return
             record_decision(store, rids[0], mids[0], decision, note, c.by, force=force)
-        c.say(f"{resident} ~ {missing}: {decision} recorded")
+        c.say(
+            _("{resident} ~ {missing}: {decision} recorded").format(
+                resident=resident, missing=missing, decision=word(decision)
+            )
+        )
 
     run(ctx, go, home)
 
@@ -760,14 +994,16 @@ def history(
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             return
         if not rows:
-            c.console.print("no decisions yet")
+            c.console.print(_("no decisions yet"))
         for r in rows:
-            what = f"corrected #{r['corrects']}" if r["decision"] == "corrected" else r["decision"]
-            state = "" if r["decision"] == "corrected" else ("  in force" if r["in_force"] else "  taken back")
-            forced = "  (forced)" if r["forced"] else ""
+            if r["decision"] == "corrected":
+                what, state = _("corrected #{id}").format(id=r["corrects"]), ""
+            else:
+                what, state = word(r["decision"]), "  " + (_("in force") if r["in_force"] else _("taken back"))
+            forced = "  " + _("(forced)") if r["forced"] else ""
             c.console.print(
-                f"#{r['id']}  {r['at']}  {r['by']}  {resident} ~ {r['missing']['id']}: {what}{state}{forced}"
-                f"{'  ' + r['note'] if r['note'] else ''}",
+                f"#{r['id']}  {local_time(r['at'])}  {r['by']}  {resident} ~ {r['missing']['id']}: {what}{state}"
+                f"{forced}{'  ' + r['note'] if r['note'] else ''}",
                 highlight=False,
             )
 
@@ -803,11 +1039,11 @@ def nightly(
                         typer.echo(text)  # whole, never wrapped: one object per line
                 else:
                     rest = ", ".join(f"{k} {v}" for k, v in entry.items() if k not in ("at", "stage", "status"))
-                    c.say(f"{entry['stage']}: {entry['status']}  {rest}", highlight=False)
+                    c.say(f"{_(entry['stage'])}: {word(entry['status'])}  {rest}", highlight=False)
 
             res = run_nightly(store, log, workers=workers)
         if res.alerts_path and terminal:  # elsewhere the alerts stage's line names the file
-            c.say(f"{res.alerts} new alert(s) written to {res.alerts_path}")
+            c.say(_("{n} new alert(s) written to {path}").format(n=res.alerts, path=res.alerts_path))
         return 0 if res.ok else 1
 
     code = run(ctx, go, home)
@@ -836,12 +1072,12 @@ def synth(
     from reunite.synth import generate, write_set
 
     if not 0.0 <= face_templates <= 1.0:
-        raise typer.BadParameter("a share from 0 to 1", param_hint="--face-templates")
+        raise typer.BadParameter(_("a share from 0 to 1"), param_hint="--face-templates")
 
     def go(c: Ctx) -> None:
         data = generate(missing, residents, seed, faces, face_templates=face_templates)
         for path in write_set(data, out, fmt):
-            c.say(f"wrote {path}")
+            c.say(_("wrote {path}").format(path=path))
         for note in data.notes:
             c.say(note)
 
@@ -860,7 +1096,6 @@ def export(
     resident: Annotated[list[str] | None, typer.Option(help="Only this resident; repeatable.")] = None,
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Only candidates at or above.")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", help="Only the first K per resident.")] = None,
-    lang: Annotated[str, typer.Option(help="Headers: zh or en.")] = "zh",
     no_redact: Annotated[bool, typer.Option("--no-redact", help="Full ID and phone numbers (needs --reason).")] = False,
     reason: Annotated[str | None, typer.Option(help="Why an unredacted export is needed (audited).")] = None,
     new: Annotated[bool, typer.Option("--new", help="Only pairs no earlier job proposed.")] = False,
@@ -875,21 +1110,22 @@ def export(
     from reunite.exports import export as do_export
     from reunite.jobs import resolve_ids
 
-    if lang not in ("zh", "en"):
-        raise typer.BadParameter("zh or en", param_hint="--lang")
-
     def go(c: Ctx) -> None:
         if out.exists() and not force:
-            raise UsageError(f"{out} exists: give another --out, or --force to replace it")
+            raise UsageError(_("{path} exists: give another --out, or --force to replace it").format(path=out))
         if fmt == "templates":
             from reunite.templates import export_templates
 
             with c.store() as store:
                 m = export_templates(store, out, side=side, by=c.by)
-            c.say(f"{m['rows']} face template(s) of {len(m['records'])} record(s) written to {out}")
+            c.say(
+                _("{rows} face template(s) of {n} record(s) written to {path}").format(
+                    rows=m["rows"], n=len(m["records"]), path=out
+                )
+            )
             return
         with c.store() as store:
-            rids, _ = resolve_ids(store, resident or [], [])
+            rids, _mids = resolve_ids(store, resident or [], [])
             m = do_export(
                 store,
                 out,
@@ -898,7 +1134,7 @@ def export(
                 resident_ids=rids or None,
                 min_weight=min_weight,
                 top_k=top_k,
-                lang=lang,
+                lang=language(),
                 redact=not no_redact,
                 reason=reason,
                 by=c.by,
@@ -933,9 +1169,39 @@ def audit(
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             return
         for r in rows:
-            c.console.print(f"{r['at']}  {r['actor']:10s} {r['action']:18s} {r['subject'] or ''}", highlight=False)
+            c.console.print(
+                f"{local_time(r['at'], seconds=True)}  {r['actor']:10s} {audit_word(r):18s} {r['subject'] or ''}",
+                highlight=False,
+            )
 
     run(ctx, go, home)
+
+
+REPORT_COLUMNS = {
+    "residents_received": N_("residents received"),
+    "referred": N_("referred"),
+    "confirmed": N_("confirmed"),
+    "reunited": N_("reunited"),
+    "escorted_home": N_("escorted home"),
+    "rejected": N_("rejected"),
+}
+AUDIT_WORDS = {
+    "ingest": N_("ingest"),
+    "index": N_("index built"),
+    "match": N_("match job"),
+    "export": N_("export"),
+    "export_unredacted": N_("UNREDACTED export"),
+    "review": N_("review"),
+    "purge": N_("purge"),
+}
+
+
+def audit_word(row: dict) -> str:
+    """An audit row's action in words (a review by its decision)."""
+    if row["action"] == "review" and isinstance(row.get("detail"), dict):
+        return f"{_(AUDIT_WORDS['review'])}: {word(row['detail'].get('decision'))}"
+    key = AUDIT_WORDS.get(row["action"])
+    return _(key) if key else row["action"]
 
 
 class _AlreadyPurged(Exception):
@@ -963,7 +1229,7 @@ def purge(
     from reunite.purge import purged_before
 
     if not resident and not missing:
-        raise typer.BadParameter("name --resident or --missing")
+        raise typer.BadParameter(_("name --resident or --missing"))
 
     def one(store, ext: str | None, table: str) -> int | None:
         if not ext:
@@ -975,7 +1241,11 @@ def purge(
             at = purged_before(store, table, name)
             if at is None:
                 raise
-            raise _AlreadyPurged(f"{name} was purged at {at} (see `reunite audit`): nothing of it is left") from None
+            raise _AlreadyPurged(
+                _("{name} was purged at {at} (see `reunite audit`): nothing of it is left").format(
+                    name=name, at=local_time(at)
+                )
+            ) from None
         ids = rids or mids
         if len(ids) > 1:
             sources = [
@@ -983,7 +1253,9 @@ def purge(
                 for r in store.conn.execute(f"SELECT source FROM {table} WHERE id IN ({','.join('?' * len(ids))})", ids)
             ]
             raise NotFoundError(
-                f"{ext!r} exists in {len(ids)} sources ({', '.join(sorted(sources))}): name one with --source"
+                _("{id!r} exists in {n} sources ({sources}): name one with --source").format(
+                    id=ext, n=len(ids), sources=", ".join(sorted(sources))
+                )
             )
         return ids[0]
 
@@ -996,27 +1268,34 @@ def purge(
                 return
             if not dry_run and not yes:
                 if not reason.strip():
-                    raise UsageError("purge needs --reason")
+                    raise UsageError(_("purge needs --reason"))
                 plan = do_purge(store, resident_id=targets[0], missing_id=targets[1], reason=reason, dry_run=True)
                 files = len(plan["files"])
-                question = (
-                    f"purge {', '.join(plan['records'])}: {plan['photos']} photo(s), {files} file(s); this cannot be"
-                    " undone. Go on?"
-                )
+                question = _(
+                    "purge {records}: {photos} photo(s), {files} file(s); this cannot be undone. Go on?"
+                ).format(records=", ".join(plan["records"]), photos=plan["photos"], files=files)
                 if not typer.confirm(question, default=False, err=True):
-                    c.err.print("nothing was purged")
+                    c.err.print(_("nothing was purged"))
                     raise typer.Exit(1)
             res = do_purge(
                 store, resident_id=targets[0], missing_id=targets[1], reason=reason, by=c.by, dry_run=dry_run
             )
         files = res["files"]
         if dry_run:
-            c.say(f"would purge {', '.join(res['records'])}: {res['photos']} photo(s)", markup=False)
+            c.say(
+                _("would purge {records}: {photos} photo(s)").format(
+                    records=", ".join(res["records"]), photos=res["photos"]
+                ),
+                markup=False,
+            )
             for name, how in files.items():
-                c.say(f"  would {how} exports/{name}", markup=False)
+                line = _("  would rewrite exports/{name}") if how == "rewrite" else _("  would delete exports/{name}")
+                c.say(line.format(name=name), markup=False)
             return
         c.say(
-            f"purged {', '.join(res['records'])}: {res['photos']} photo(s), {len(files)} file(s) rewritten or removed",
+            _("purged {records}: {photos} photo(s), {files} file(s) rewritten or removed").format(
+                records=", ".join(res["records"]), photos=res["photos"], files=len(files)
+            ),
             markup=False,
         )
 
@@ -1041,17 +1320,19 @@ def report(
             typer.echo(json.dumps(rep, ensure_ascii=False, indent=1))
             return
         t = Table(show_header=True, header_style="bold")
-        cols = ("residents_received", "referred", "confirmed", "reunited", "escorted_home", "rejected")
-        t.add_column("month")
-        for col in cols:
-            t.add_column(col.replace("_", " "))
+        t.add_column(_("month"))
+        for col in REPORT_COLUMNS.values():
+            t.add_column(_(col))
         for month, v in rep["by_month"].items():
-            t.add_row(month, *(str(v.get(k, 0)) for k in cols))
-        t.add_row("total", *(str(rep["totals"][k]) for k in cols))
+            t.add_row(month, *(str(v.get(k, 0)) for k in REPORT_COLUMNS))
+        t.add_row(_("total"), *(str(rep["totals"][k]) for k in REPORT_COLUMNS))
         c.console.print(t)
+        found_by = _(", ").join(f"{word(k) if k in WORDS else _(k)} {v}" for k, v in rep["reunions_found_by"].items())
+        median = rep["median_days_intake_to_reunion"]
         c.console.print(
-            f"median days from intake to reunion: {rep['median_days_intake_to_reunion']}; "
-            f"reunions found by: {rep['reunions_found_by'] or 'none yet'}"
+            _("median days from intake to reunion: {days}; reunions found by: {how}").format(
+                days=_("none yet") if median is None else median, how=found_by or _("none yet")
+            )
         )
 
     run(ctx, go, home)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reunite.errors import NotFoundError, ReuniteError
+from reunite.errors import NotFoundError, ReuniteError, UsageError
+from reunite.i18n import _, local_time
 from reunite.store import Store, current_actor, now_iso
 
 DECISIONS = ("rejected", "referred", "confirmed", "reunited")
@@ -87,9 +88,13 @@ def record_decision(
     """Append a decision. Confirming closes the record and returns the resident (who becomes a
     returned-person registry entry); a second confirmation for either side needs `force` and a note."""
     if decision not in DECISIONS:
-        raise ReuniteError(f"unknown decision {decision!r} (one of {', '.join(DECISIONS)})")
+        raise UsageError(
+            _("unknown decision {decision!r} (one of {choices})").format(
+                decision=decision, choices=", ".join(DECISIONS)
+            )
+        )
     if force and not (note or "").strip():
-        raise ReuniteError("--force needs --note: say why this pair is confirmed despite the other one")
+        raise ReuniteError(_("--force needs --note: say why this pair is confirmed despite the other one"))
     with store.transaction():
         if decision in CLOSING:
             others = [
@@ -98,10 +103,14 @@ def record_decision(
                 if pair != (resident_id, missing_id) and (pair[0] == resident_id or pair[1] == missing_id)
             ]
             if others and not force:
-                taken = "; ".join(f"{_label(store, d.resident_id, d.missing_id)} ({d.decision} {d.at})" for d in others)
+                taken = "; ".join(
+                    f"{_label(store, d.resident_id, d.missing_id)} ({_(d.decision)} {local_time(d.at)})" for d in others
+                )
                 raise DecisionConflictError(
-                    f"{_label(store, resident_id, missing_id)}: already {taken}. Undo that decision first"
-                    " (reunite review ... --undo), or confirm both with --force --note"
+                    _(
+                        "{pair}: already {taken}. Undo that decision first (reunite review ... --undo), or confirm"
+                        " both with --force --note"
+                    ).format(pair=_label(store, resident_id, missing_id), taken=taken)
                 )
         at = now_iso()
         actor = by or current_actor()
@@ -125,7 +134,9 @@ def undo_decision(store: Store, resident_id: int, missing_id: int, note: str | N
         stacks = standing(all_decisions(store))
         stack = stacks.get((resident_id, missing_id)) or []
         if not stack:
-            raise NotFoundError(f"{_label(store, resident_id, missing_id)}: no decision in force to undo")
+            raise NotFoundError(
+                _("{pair}: no decision in force to undo").format(pair=_label(store, resident_id, missing_id))
+            )
         undone = stack[-1]
         store.conn.execute(
             "INSERT INTO decisions (resident_id, missing_id, decision, note, by, at, corrects)"

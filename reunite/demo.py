@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reunite.display import strongest, word
 from reunite.errors import ReuniteError
 from reunite.exports import export
+from reunite.i18n import _
 from reunite.ingest import ingest_file
-from reunite.scoring import strongest_terms
 from reunite.store import Store, init_workspace
 from reunite.textkeys import compute_name_keys, compute_place_keys
 
@@ -59,11 +60,13 @@ def run_demo(
     from reunite.jobs import list_candidates, run_match
 
     if not samples.is_dir():
-        raise ReuniteError(f"samples folder {samples} not found (run the demo from a reunite checkout)")
+        raise ReuniteError(
+            _("samples folder {path} not found (run the demo from a reunite checkout)").format(path=samples)
+        )
     if faces is not None and not Path(faces).is_dir():
-        raise ReuniteError(f"--faces {faces}: not a folder")
+        raise ReuniteError(_("--faces {path}: not a folder").format(path=faces))
     root = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="reunite-demo-"))
-    ws, _ = init_workspace(root)
+    ws, _created = init_workspace(root)
     with Store.open(ws) as store:
         held = store.conn.execute(
             "SELECT (SELECT COUNT(*) FROM residents WHERE source NOT IN ('synth', 'showcase'))"
@@ -72,11 +75,13 @@ def run_demo(
         ).fetchone()[0]
     if held:
         raise ReuniteError(
-            f"{ws.root} already holds {held} record(s) of its own: the demo adds sample people to a workspace, so it"
-            " runs only in a new one (or one it made before); give --home a new folder"
+            _(
+                "{root} already holds {n} record(s) of its own: the demo adds sample people to a workspace, so it"
+                " runs only in a new one (or one it made before); give --home a new folder"
+            ).format(root=ws.root, n=held)
         )
     report = DemoReport(ws.root)
-    report.lines.append(f"workspace: {ws.root}")
+    report.lines.append(_("workspace: {root}").format(root=ws.root))
     t0 = time.perf_counter()
     with Store.open(ws) as store, tempfile.TemporaryDirectory() as tmp:
         for kind, name, source in SAMPLE_FILES:
@@ -88,23 +93,43 @@ def run_demo(
             res = ingest_file(store, kind, path, source=source, actor="demo", photos=faces)
             report.results[name] = res.summary()
             report.lines.append(
-                f"ingest {kind:9s} {name}: {res.n_rows} rows, new {res.new}, unchanged {res.unchanged}, "
-                f"rejected {res.rejected_rows}, photos {res.photos}"
-                + (f" (see {res.rejects_path})" if res.rejects_path else "")
+                _(
+                    "ingest {kind} {name}: {rows} rows, new {new}, unchanged {unchanged}, rejected {rejected},"
+                    " photos {photos}"
+                ).format(
+                    kind=word(kind),
+                    name=name,
+                    rows=res.n_rows,
+                    new=res.new,
+                    unchanged=res.unchanged,
+                    rejected=res.rejected_rows,
+                    photos=res.photos,
+                )
+                + (_(" (see {path})").format(path=res.rejects_path) if res.rejects_path else "")
             )
         settings = EncodeSettings()
         enc = encode_pending(store, settings, workers=workers)
         built = build_indexes(store, settings.key)
         n_names, n_places = compute_name_keys(store), compute_place_keys(store)
         report.lines.append(
-            f"index {built.version}: {enc.encoded} photos encoded ({enc.failed + enc.no_face} without a usable face); "
-            f"face index missing {built.sizes['missing']}, residents {built.sizes['residents']}; "
-            f"{n_names} names keyed, places resolved for {n_places} records"
+            _(
+                "index {version}: {encoded} photos encoded ({bad} without a usable face); face index missing"
+                " {missing}, residents {residents}; {names} names keyed, places resolved for {places} records"
+            ).format(
+                version=built.version,
+                encoded=enc.encoded,
+                bad=enc.failed + enc.no_face,
+                missing=built.sizes["missing"],
+                residents=built.sizes["residents"],
+                names=n_names,
+                places=n_places,
+            )
         )
         job = run_match(store, "all", top_k=20)
         report.lines.append(
-            f"match job {job.job_id}: {job.residents} residents, {job.candidates_scored} pairs scored, "
-            f"{job.stored} candidates stored"
+            _("match job {job}: {residents} residents, {scored} pairs scored, {stored} candidates stored").format(
+                job=job.job_id, residents=job.residents, scored=job.candidates_scored, stored=job.stored
+            )
         )
         rows = list_candidates(store, job.job_id)
         report.lines.extend(_showcase(rows))
@@ -115,35 +140,40 @@ def run_demo(
         ids = [store.resident_id(src, ext) for src, ext in dict.fromkeys(picked)]
         m = export(store, html_path, fmt="html", job=job.job_id, resident_ids=ids or None, top_k=3, by="demo")
         report.lines.append(
-            "HTML report for police verification (showcase and three generated residents, top 3, redacted): "
-            f"{html_path} "
-            f"({m['rows']} cards)"
+            _(
+                "HTML report for police verification (showcase and three generated residents, top 3, redacted):"
+                " {path} ({n} cards)"
+            ).format(path=html_path, n=m["rows"])
         )
     report.lines.append(
-        "photos: "
-        + (
-            f"from {faces}"
-            if faces
-            else "not used (pass --faces DIR, e.g. ../shared/data/faces, to give the sample records real face photos)"
+        _("photos: from {path}").format(path=faces)
+        if faces
+        else _(
+            "photos: not used (pass --faces DIR, e.g. ../shared/data/faces, to give the sample records real face"
+            " photos)"
         )
     )
     report.lines.append(
-        f"done in {time.perf_counter() - t0:.0f}s. See a pair's evidence with: "
-        f"uv run reunite --home {ws.root} explain JZ-2024-001 XQ-0001"
+        _(
+            "done in {seconds:.0f}s. See a pair's evidence with: uv run reunite --home {root} explain"
+            " JZ-2024-001 XQ-0001"
+        ).format(seconds=time.perf_counter() - t0, root=ws.root)
     )
     report.lines.append(
-        f"all candidates: uv run reunite --home {ws.root} candidates; exports: reunite export --format "
-        "csv|xlsx|html|pfif; station figures: reunite report"
+        _(
+            "all candidates: uv run reunite --home {root} candidates; exports: reunite export --format"
+            " csv|xlsx|html|pfif; station figures: reunite report"
+        ).format(root=ws.root)
     )
     return report
 
 
 def _showcase(rows: list[dict]) -> list[str]:
-    out = ["showcase residents, top candidates (weight; strongest evidence):"]
+    out = [_("showcase residents, top candidates (weight; strongest evidence):")]
     for r in rows:
         if r["resident"]["source"] != "showcase" or r["direction"] != "resident" or r["rank"] > 2:
             continue
-        why = strongest_terms(r["terms"])
+        why = strongest(r["terms"])
         out.append(f"  {r['resident']['id']} -> {r['missing']['id']} #{r['rank']} ({r['weight']:+.1f}; {why})")
     return out
 
@@ -162,6 +192,8 @@ def _accuracy(rows: list[dict], truth_path: Path) -> list[str]:
     at1 = sum(1 for k in truth if ranks.get(k, 99) <= 1)
     at10 = sum(1 for k in truth if ranks.get(k, 99) <= 10)
     return [
-        f"generated residents with a record: {n}; true record ranked 1st for {at1} ({at1 / max(n, 1):.0%}), "
-        f"in the top 10 for {at10} ({at10 / max(n, 1):.0%})"
+        _(
+            "generated residents with a record: {n}; true record ranked 1st for {at1} ({p1:.0%}), in the top 10 for"
+            " {at10} ({p10:.0%})"
+        ).format(n=n, at1=at1, p1=at1 / max(n, 1), at10=at10, p10=at10 / max(n, 1))
     ]

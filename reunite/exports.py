@@ -14,8 +14,10 @@ import re
 from datetime import date
 from pathlib import Path
 
+from reunite.display import detail_of, evidence, kind_word, level_word, term_word, word
 from reunite.errors import UsageError
 from reunite.files import record_label, replacing, write_manifest
+from reunite.i18n import N_, _, local_time, using
 from reunite.jobs import list_candidates
 from reunite.parsers import xml_text
 from reunite.photos import sha256_file
@@ -36,6 +38,7 @@ COLUMNS = [  # key, Chinese header, English header
     ("found", "发现地点/日期", "found place / date"),
     ("resident_features", "受助人员体貌特征", "resident features"),
     ("missing_id", "寻亲编号", "missing-person id"),
+    ("record_type", "登记类型", "record type"),
     ("missing_names", "寻亲人员姓名/曾用名/小名", "missing person names / aliases"),
     ("missing_sex", "寻亲人员性别", "missing person sex"),
     ("age_at_found", "发现时年龄", "age on the found date"),
@@ -48,6 +51,7 @@ COLUMNS = [  # key, Chinese header, English header
     ("weight", "匹配分值", "match weight"),
     ("probability", "匹配概率", "probability"),
     ("evidence", "证据", "evidence"),
+    ("decision", "审核结论", "decision"),
     ("dna", "是否已采DNA", "DNA sample taken?"),
     ("confirmed", "公安是否确认身份", "identity confirmed by police?"),
 ]
@@ -70,19 +74,22 @@ def redact_name(name: str | None) -> str:
     return "" if not name else name[0] + "*" * (len(name) - 1)
 
 
-def _evidence(terms: list[dict]) -> str:
-    parts = []
-    for t in sorted((t for t in terms if t["term"] != "prior" and t["weight"]), key=lambda t: -abs(t["weight"])):
-        parts.append(f"{t['term']}: {t['level']} ({t['weight']:+.1f}){' — ' + t['detail'] if t['detail'] else ''}")
-    return "; ".join(parts)
-
-
-def _first_photo(store: Store, owner: str, rec_id: int) -> str | None:
-    row = store.conn.execute(
-        f"SELECT stored_path FROM photos WHERE {owner} = ? AND stored_path != '' ORDER BY id LIMIT 1", (rec_id,)
+def _photos(store: Store, owner: str, rec_id: int) -> list[str]:
+    """Every stored photo of a record, oldest first (a card shows them all)."""
+    rows = store.conn.execute(
+        f"SELECT stored_path FROM photos WHERE {owner} = ? AND stored_path != '' ORDER BY id", (rec_id,)
     )
-    found = row.fetchone()
-    return found[0] if found else None
+    return [r[0] for r in rows]
+
+
+def _names_as_written(store: Store, **owner: int) -> str:
+    """The record's names as the file wrote them (陳淑華 stays 陳淑華), each once."""
+    seen: list[str] = []
+    for n in store.names_of(**owner):
+        text = n.raw or n.name
+        if text not in seen:
+            seen.append(text)
+    return "、".join(seen)
 
 
 def thumbnail(store: Store, stored_path: str | None, size: int = 160) -> bytes | None:
@@ -152,7 +159,7 @@ def candidate_rows(
                 "job": r["job"],
                 "rank": r["rank"],
                 "resident_id": r["resident"]["id"],
-                "resident_names": "、".join(n.name for n in store.names_of(resident_id=res["id"])),
+                "resident_names": _names_as_written(store, resident_id=res["id"]),
                 "resident_sex": res["gender"] or "",
                 "resident_age": age_range or (res["age_raw"] or ""),
                 "resident_height": res["height_cm"] or "",
@@ -161,7 +168,8 @@ def candidate_rows(
                 "found": f"{res['found_place'] or ''} {res['found_date'] or ''}".strip(),
                 "resident_features": res["features"] or "",
                 "missing_id": r["missing"]["id"],
-                "missing_names": "、".join(n.name for n in store.names_of(missing_id=mis["id"])),
+                "missing_names": _names_as_written(store, missing_id=mis["id"]),
+                "record_type": kind_word(mis["kind"]),
                 "missing_sex": mis["gender"] or "",
                 "age_at_found": (found_year - mis["birth_year"]) if mis["birth_year"] else "",
                 "missing_height": mis["height_cm"] or "",
@@ -172,12 +180,13 @@ def candidate_rows(
                 "contact": contact,
                 "weight": r["weight"],
                 "probability": None if r["probability"] is None else round(r["probability"], 4),
-                "evidence": _evidence(r["terms"]),
+                "evidence": evidence(r["terms"]),
+                "decision": word(r["decision"]),
                 "dna": "",
                 "confirmed": "",
                 "_terms": r["terms"],
-                "_resident_photo": _first_photo(store, "resident_id", res["id"]),
-                "_missing_photo": _first_photo(store, "missing_id", mis["id"]),
+                "_resident_photos": _photos(store, "resident_id", res["id"]),
+                "_missing_photos": _photos(store, "missing_id", mis["id"]),
                 "_missing_source": mis["source"],
                 "_resident_source": res["source"],
             }
@@ -185,7 +194,14 @@ def candidate_rows(
     return (job if job is not None else max((r["job"] for r in rows), default=None)), out
 
 
-def export(
+def export(store: Store, out: Path, *, lang: str | None = None, **options: object) -> dict:
+    """Write the export and its manifest in the language asked (default: the current one) - headers,
+    words, evidence; returns the manifest. Options: those of _export."""
+    with using(lang) as chosen:
+        return _export(store, out, lang=chosen, **options)
+
+
+def _export(
     store: Store,
     out: Path,
     *,
@@ -203,16 +219,18 @@ def export(
 ) -> dict:
     """Write the export and its manifest; returns the manifest."""
     if fmt not in (*WRITERS, "pfif"):
-        raise UsageError(f"unknown format {fmt!r} (one of {', '.join([*WRITERS, 'pfif'])})")
+        raise UsageError(
+            _("unknown format {fmt!r} (one of {choices})").format(fmt=fmt, choices=", ".join([*WRITERS, "pfif"]))
+        )
     if not redact and not reason:
         raise UsageError(
-            "--no-redact needs --reason: unredacted ID numbers and phone numbers are recorded in the audit"
+            _("--no-redact needs --reason: unredacted ID numbers and phone numbers are recorded in the audit")
         )
     job_id, rows = candidate_rows(store, job, resident_ids, min_weight, top_k, redact, new_only)
     for row in rows:
         for key in ("resident_sex", "missing_sex"):
             row[key] = SEX_WORDS[lang].get(row[key], row[key])
-    header = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
+    header = [zh if lang == "zh" else en for _key, zh, en in COLUMNS]
     out = Path(out)
     records = sorted(
         {record_label("residents", r["_resident_source"], r["resident_id"]) for r in rows}
@@ -249,7 +267,7 @@ def export(
 
 
 def _write_csv(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
-    write_csv(out, header, ([row[k] for k, _, _ in COLUMNS] for row in rows))
+    write_csv(out, header, ([row[k] for k, _zh, _en in COLUMNS] for row in rows))
 
 
 def _xlsx_safe(value: object) -> object:
@@ -295,12 +313,12 @@ def _xlsx_sheet(store: Store, ws, header: list[str], rows: list[dict], lang: str
     ws.freeze_panes = "C2"
     for i in range(1, len(header) + 3):
         ws.column_dimensions[get_column_letter(i)].width = 18 if i <= 2 else 14
-    ws.column_dimensions[get_column_letter(2 + [k for k, _, _ in COLUMNS].index("evidence") + 1)].width = 60
+    ws.column_dimensions[get_column_letter(2 + [k for k, _zh, _en in COLUMNS].index("evidence") + 1)].width = 60
     for n, row in enumerate(rows, start=2):
-        ws.append(["", ""] + [_xlsx_safe(row[k]) for k, _, _ in COLUMNS])
+        ws.append(["", ""] + [_xlsx_safe(row[k]) for k, _zh, _en in COLUMNS])
         ws.row_dimensions[n].height = 95
-        for col, key in (("A", "_resident_photo"), ("B", "_missing_photo")):
-            data = thumbnail(store, row[key], 120)
+        for col, key in (("A", "_resident_photos"), ("B", "_missing_photos")):
+            data = thumbnail(store, row[key][0], 120) if row[key] else None
             if data:
                 ws.add_image(XLImage(io.BytesIO(data)), f"{col}{n}")
 
@@ -308,72 +326,104 @@ def _xlsx_sheet(store: Store, ws, header: list[str], rows: list[dict], lang: str
 CSS = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 24px; color: #222; }
 h1 { font-size: 20px; } .meta { color: #666; font-size: 12px; }
-.card { border: 1px solid #bbb; border-radius: 6px; padding: 14px; margin: 16px 0; }
-.card h2 { font-size: 16px; margin: 0 0 8px; }
-.photos { display: flex; gap: 16px; } .photos figure { margin: 0; text-align: center; font-size: 12px; }
-.photos img, .nophoto { width: 160px; height: 160px; object-fit: cover; border: 1px solid #ccc; }
+.card { border: 1px solid #bbb; border-radius: 6px; padding: 12px; margin: 16px 0; break-inside: avoid; }
+.card h2 { font-size: 15px; margin: 0 0 8px; }
+.photos { display: flex; gap: 24px; } .photos figure { margin: 0; text-align: center; font-size: 12px; }
+.shots { display: flex; flex-wrap: wrap; gap: 4px; max-width: 330px; }
+.one img, .one .nophoto { width: 160px; height: 160px; }
+.few img { width: 78px; height: 78px; }
+.shots img, .nophoto { object-fit: cover; border: 1px solid #ccc; }
 .nophoto { display: flex; align-items: center; justify-content: center; color: #999; background: #f4f4f4; }
-table.fields { border-collapse: collapse; margin: 10px 0; font-size: 13px; width: 100%; }
-table.fields td, table.fields th { border: 1px solid #ddd; padding: 3px 6px; text-align: left; vertical-align: top; }
-.bar { display: flex; align-items: center; font-size: 12px; margin: 2px 0; }
-.bar .label { width: 220px; } .bar .track { position: relative; width: 360px; height: 12px; background: #f2f2f2; }
-.bar .pos { position: absolute; left: 50%; height: 12px; background: #2e7d32; }
-.bar .neg { position: absolute; right: 50%; height: 12px; background: #c62828; }
-.bar .val { width: 60px; text-align: right; } .check { margin-top: 8px; font-size: 13px; }
-@page { size: A4; margin: 14mm; }
-@media print { .card { break-after: page; page-break-after: always; border: none; } body { margin: 0; } }
+table.fields { border-collapse: collapse; margin: 8px 0; font-size: 12px; width: 100%; table-layout: fixed; }
+table.fields th:first-child { width: 20%; }
+table.fields td, table.fields th { border: 1px solid #ddd; padding: 2px 5px; text-align: left; vertical-align: top;
+  overflow-wrap: anywhere; max-height: 4.5em; overflow: hidden; }
+.bar { display: flex; align-items: center; font-size: 11px; margin: 1px 0; }
+.bar .label { width: 150px; } .bar .track { position: relative; width: 200px; height: 10px; background: #f2f2f2; }
+.bar .pos { position: absolute; left: 50%; height: 10px; background: #2e7d32; }
+.bar .neg { position: absolute; right: 50%; height: 10px; background: #c62828; }
+.bar .val { width: 44px; text-align: right; margin-right: 6px; }
+.bar .why { flex: 1; color: #555; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.check { margin-top: 8px; font-size: 13px; }
+@page { size: A4; margin: 12mm; }
+@media print { .card { break-after: page; page-break-after: always; border: none; margin: 0; } body { margin: 0; }
+  h1, .meta { display: none; } }
 """
 
 
-def _card(store: Store, row: dict, labels: dict[str, str], zh: bool) -> str:
+MAX_CARD_PHOTOS = 4  # per side on a card: more are counted, not shown (the card stays one A4 page)
+
+CARD_ROWS = (  # label, the resident's field, the record's field: the two sides face each other
+    (N_("id"), "resident_id", "missing_id"),
+    (N_("names"), "resident_names", "missing_names"),
+    (N_("sex"), "resident_sex", "missing_sex"),
+    (N_("age (estimated / on the found date)"), "resident_age", "age_at_found"),
+    (N_("height"), "resident_height", "missing_height"),
+    (N_("places (said, accent / hometown)"), "place_clues", "hometown"),
+    (N_("found / went missing"), "found", "missing"),
+    (N_("marks and condition"), "resident_features", "missing_features"),
+    (N_("record type"), None, "record_type"),
+    (N_("ID number"), None, "id_number"),
+    (N_("contact"), None, "contact"),
+)
+
+
+def _card(store: Store, row: dict) -> str:
+    """One candidate on one A4 page: both sides' photos and fields face to face, the waterfall, the check."""
     e = html.escape
-    photos = []
-    for key, cap in (("_resident_photo", labels["resident_id"]), ("_missing_photo", labels["missing_id"])):
-        data = thumbnail(store, row[key])
-        if data:
-            img = f'<img alt="{e(cap)}" src="data:image/jpeg;base64,{base64.b64encode(data).decode()}">'
-        else:
-            img = f'<div class="nophoto">{"无照片" if zh else "no photo"}</div>'
-        photos.append(f"<figure>{img}<figcaption>{e(cap)}</figcaption></figure>")
-    skip = ("evidence", "dna", "confirmed", "job", "rank")
-    fields = "".join(
-        f"<tr><th>{e(labels[k])}</th><td>{e(str(row[k]))}</td></tr>" for k, _, _ in COLUMNS if k not in skip
-    )
+    sides = []
+    for key, cap in (("_resident_photos", _("resident")), ("_missing_photos", _("missing-person record"))):
+        shots = [d for d in (thumbnail(store, p) for p in row[key][:MAX_CARD_PHOTOS]) if d]
+        imgs = "".join(
+            f'<img alt="{e(cap)}" src="data:image/jpeg;base64,{base64.b64encode(d).decode()}">' for d in shots
+        )
+        more = len(row[key]) - MAX_CARD_PHOTOS
+        extra = f" {_('+{n} more').format(n=more)}" if more > 0 else ""
+        sides.append(
+            f'<figure class="{"few" if len(shots) > 1 else "one"}">'
+            f'<div class="shots">{imgs or "<div class=nophoto>" + e(_("no photo")) + "</div>"}</div>'
+            f"<figcaption>{e(cap)}{e(extra)}</figcaption></figure>"
+        )
+    place = " ".join(x for x in (str(row["place_clues"]), str(row["accent"])) if x)
+    cells = []
+    for label, ours, theirs in CARD_ROWS:
+        mine = place if ours == "place_clues" else ("" if ours is None else str(row[ours]))
+        cells.append(f"<tr><th>{e(_(label))}</th><td>{e(mine)}</td><td>{e(str(row[theirs]))}</td></tr>")
     top = max([abs(t["weight"]) for t in row["_terms"]] + [1.0])
     bars = []
     for t in row["_terms"]:  # the waterfall: each term's weight as a bar, green for, red against
         cls = "pos" if t["weight"] >= 0 else "neg"
+        label = term_word(t["term"]) if t["term"] == "prior" else level_word(t["term"], t["level"])
+        text = detail_of(t)
         bars.append(
-            f'<div class="bar"><span class="label">{e(t["term"])} {e(t["level"])}</span><span class="track">'
+            f'<div class="bar"><span class="label">{e(label)}</span><span class="track">'
             f'<span class="{cls}" style="width:{50 * abs(t["weight"]) / top:.1f}%"></span></span>'
-            f'<span class="val">{t["weight"]:+.1f}</span></div>'
+            f'<span class="val">{t["weight"]:+.1f}</span><span class="why">{e(text)}</span></div>'
         )
-    check = (
-        "☐ 已采集DNA样本　☐ 公安已确认身份　核查人：________"
-        if zh
-        else "☐ DNA sample taken　☐ identity confirmed by police　checked by: ________"
-    )
+    decided = f" · {e(_('decision'))}: {e(row['decision'])}" if row["decision"] else ""
+    check = _("☐ DNA sample taken　☐ identity confirmed by police　checked by: ________")
     return (
         f'<section class="card"><h2>#{row["rank"]} {e(row["resident_id"])} ~ {e(row["missing_id"])} · '
-        f"{e(labels['weight'])} {row['weight']:+.1f} · "
-        f"{e(labels['probability'])} {format_probability(row['probability'])}</h2>"
-        f'<div class="photos">{"".join(photos)}</div><table class="fields">{fields}</table>'
-        f'<div class="waterfall">{"".join(bars)}</div><div class="check">{check}</div></section>'
+        f"{e(_('match weight'))} {row['weight']:+.1f} · {e(_('probability'))} "
+        f"{format_probability(row['probability'])}{decided}</h2>"
+        f'<div class="photos">{"".join(sides)}</div>'
+        f'<table class="fields"><tr><th></th><th>{e(_("resident"))}</th><th>{e(_("missing-person record"))}</th></tr>'
+        f'{"".join(cells)}</table><div class="waterfall">{"".join(bars)}</div>'
+        f'<div class="check">{e(check)}</div></section>'
     )
 
 
 def _write_html(store: Store, out: Path, header: list[str], rows: list[dict], lang: str) -> None:
     """One self-contained file: thumbnails embedded, a card per candidate, one card per A4 page in print."""
-    zh = lang == "zh"
-    labels = {k: (z if zh else en) for k, z, en in COLUMNS}
-    title = "寻亲比对候选名单（供公安核查）" if zh else "Candidate list for police verification"
-    job = rows[0]["job"] if rows else ""
+    title = _("Candidate list for police verification")
+    jobs = ", ".join(str(j) for j in sorted({r["job"] for r in rows}))
+    meta = _("job {jobs} · {n} candidate(s) · written {at}").format(jobs=jobs, n=len(rows), at=local_time(now_iso()))
     head = (
-        f'<!doctype html><html lang="{"zh-CN" if zh else "en"}"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{CSS}</style></head><body><h1>{title}</h1>"
-        f'<p class="meta">job {html.escape(str(job))} · {len(rows)} · {now_iso()}</p>'
+        f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
+        f'<p class="meta">{html.escape(meta)}</p>'
     )
-    out.write_text(head + "".join(_card(store, r, labels, zh) for r in rows) + "</body></html>", encoding="utf-8")
+    out.write_text(head + "".join(_card(store, r) for r in rows) + "</body></html>", encoding="utf-8")
 
 
 WRITERS = {"csv": _write_csv, "xlsx": _write_xlsx, "html": _write_html}  # pfif: reunite.pfif
@@ -395,7 +445,7 @@ def audit_rows(store: Store, since: str | None = None) -> list[dict]:
 
 
 def _pair_label(store: Store, subject: str) -> str:
-    rid, _, mid = subject.partition("~")
+    rid, _sep, mid = subject.partition("~")
     r = store.conn.execute("SELECT external_id FROM residents WHERE id = ?", (rid,)).fetchone()
     m = store.conn.execute("SELECT external_id FROM missing_persons WHERE id = ?", (mid,)).fetchone()
     return f"{r[0] if r else '(purged)'} ~ {m[0] if m else '(purged)'}"

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from reunite.i18n import _
 from reunite.parsers import ParseError, clean_text, is_unknown
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -46,16 +47,20 @@ def parse_id_number(value: object, *, today: date | None = None) -> IdInfo | Non
     if _ID15.match(text):
         text = upgrade_15(text)
     elif not _ID18.match(text):
-        raise ParseError(f"ID number must be 18 characters (17 digits + digit or X), got {len(text)}")
+        raise ParseError(_("ID number must be 18 characters (17 digits + digit or X), got {n}").format(n=len(text)))
     expected = check_char(text[:17])
     if text[17] != expected:
-        raise ParseError(f"ID number check character is {text[17]}, expected {expected} (a digit was mis-copied)")
+        raise ParseError(
+            _("ID number check character is {got}, expected {expected} (a digit was mis-copied)").format(
+                got=text[17], expected=expected
+            )
+        )
     try:
         born = date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
     except ValueError as exc:
-        raise ParseError(f"ID number has an impossible birth date {text[6:14]}") from exc
+        raise ParseError(_("ID number has an impossible birth date {date}").format(date=text[6:14])) from exc
     if born.year < 1880 or born > (today or date.today()):
-        raise ParseError(f"ID number birth date {born} out of range")
+        raise ParseError(_("ID number birth date {date} out of range").format(date=born))
     return IdInfo(
         number=text,
         region=text[:6],

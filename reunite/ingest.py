@@ -16,6 +16,7 @@ from pathlib import Path
 
 from reunite import columns, parsers
 from reunite.errors import InputFileError
+from reunite.i18n import N_, _
 from reunite.idcard import parse_id_number
 from reunite.locks import RunLock
 from reunite.parsers import ParseError, clean_text
@@ -27,9 +28,11 @@ from reunite.store import Store, now_iso
 
 KINDS = ("residents", "missing", "registry")
 SENSITIVE_FIELDS = frozenset({"id_number", "contact_phone", "contact_name"})
-REJECT_HEADER = ("file", "row", "id", "field", "value", "reason", "outcome")
-ROW_REJECTED = "row rejected"
-FIELD_KEPT = "field not parsed, row stored"  # the text stays in the record (its *_raw column), searched on the rest
+REJECT_HEADER = (N_("file"), N_("row"), N_("id"), N_("field"), N_("value"), N_("reason"), N_("outcome"))
+ROW_REJECTED = N_("row rejected")
+FIELD_KEPT = N_("field not parsed, row stored")  # the text stays in the record (its *_raw column), searched on the rest
+PHOTO_SKIPPED = N_("photo skipped, row stored")
+CELL_NOT_READ = N_("cell not read, row stored")
 ProgressFn = Callable[[int, int], None]
 # the name columns of each side and the type their names are stored with
 NAME_TYPES = {
@@ -81,7 +84,7 @@ class IngestResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejected_rows": self.rejected_rows,
-            "photo_problems": sum(r.outcome.startswith("photo") for r in self.rejects),
+            "photo_problems": sum(r.outcome == PHOTO_SKIPPED for r in self.rejects),
             "fields_not_parsed": sum(r.outcome == FIELD_KEPT for r in self.rejects),
             "photos": self.photos,
             "unknown_columns": self.unknown_columns,
@@ -141,7 +144,7 @@ class _RowBuilder:
 
     def not_future(self, name: str, iso: str | None) -> str | None:
         if iso and iso > date.today().isoformat():
-            self.fail(name, f"date {iso} is in the future")
+            self.fail(name, _("date {date} is in the future").format(date=iso))
             return None
         return iso
 
@@ -206,7 +209,10 @@ def _build_missing(b: _RowBuilder, source: str, kind: str) -> MissingPerson:
     if birth is None and idinfo is not None:
         birth = idinfo.birth_date
     if missing_date and birth and missing_date[: len(birth)] < birth[: len(missing_date)]:
-        b.fail("missing_date", f"missing date {missing_date} is before the birth date {birth}")
+        b.fail(
+            "missing_date",
+            _("missing date {missing} is before the birth date {birth}").format(missing=missing_date, birth=birth),
+        )
         missing_date = None  # one of the two is wrong; the birth date also comes with the age evidence
     rec = MissingPerson(
         source=source,
@@ -291,7 +297,7 @@ def _photos(b: _RowBuilder, base: Path, photos_dir: Path | None) -> list[PhotoRe
         try:
             full = resolve_inside(base, path_text)
         except PhotoPathError as exc:
-            b.errors.append(Reject(b.rownum, header, part, str(exc), "photo skipped, row stored"))
+            b.errors.append(Reject(b.rownum, header, part, str(exc), PHOTO_SKIPPED))
             continue
         ref = store_photo(full, photos_dir, path_text, year)
         if all(r.sha256 != ref.sha256 for r in refs):
@@ -335,7 +341,9 @@ def ingest_file(
 ) -> IngestResult:
     """Read, parse and upsert one file; see the module docstring for the guarantees."""
     if kind not in KINDS:
-        raise InputFileError(f"unknown record kind {kind!r} (one of {', '.join(KINDS)})")
+        raise InputFileError(
+            _("unknown record kind {kind!r} (one of {kinds})").format(kind=kind, kinds=", ".join(KINDS))
+        )
     path = Path(path)
     table_map = columns.RESIDENT if kind == "residents" else columns.MISSING
     table = read_table(path, lambda cells: columns.looks_like_header(cells, table_map))
@@ -345,7 +353,9 @@ def ingest_file(
         mapping = {i: f for i, f in mapping.items() if f != "kind"}
     if "external_id" not in mapping.values():
         accepted = " / ".join(table_map["external_id"])
-        raise InputFileError(f"{path}: no id column; the header needs one of: {accepted}")
+        raise InputFileError(
+            _("{path}: no id column; the header needs one of: {accepted}").format(path=path, accepted=accepted)
+        )
     result = IngestResult(
         kind,
         source,
@@ -378,19 +388,22 @@ def ingest_file(
                     extras["_overflow"] = " | ".join(clean_text(v) for v in values[len(table.headers) :])
                 b = _RowBuilder(rownum, cells)
                 if row_error:
-                    b.errors.append(Reject(rownum, "(line)", "", str(row_error)))
+                    b.errors.append(Reject(rownum, _("(line)"), "", str(row_error)))
                 b.errors.extend(
-                    Reject(rownum, "(cell)", "", note, "cell not read, row stored")
-                    for note in table.notes.get(rownum, [])
+                    Reject(rownum, _("(cell)"), "", note, CELL_NOT_READ) for note in table.notes.get(rownum, [])
                 )
                 rec = _build_resident(b, source) if kind == "residents" else _build_missing(b, source, kind)
                 if row_error:
                     b.errors = b.errors[:1]  # the line itself is broken: what its cells say is not the point
                 elif not rec.external_id:
-                    b.fail("external_id", "id is empty", ROW_REJECTED)
+                    b.fail("external_id", _("id is empty"), ROW_REJECTED)
                 elif rec.external_id in first_seen:
                     first = first_seen[rec.external_id]
-                    b.fail("external_id", f"duplicate id in this file (first at row {first})", ROW_REJECTED)
+                    b.fail(
+                        "external_id",
+                        _("duplicate id in this file (first at row {row})").format(row=first),
+                        ROW_REJECTED,
+                    )
                 for e in b.errors:
                     e.record_id = rec.external_id
                 row_rejected = any(e.outcome == ROW_REJECTED for e in b.errors)
@@ -398,10 +411,10 @@ def ingest_file(
                     first_seen[rec.external_id] = rownum
                     rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
                     rec.photos = _photos(b, photo_base, photos_dir)
-                    stated = {f for f, (_, v) in cells.items() if v is not None and str(v).strip()}
+                    stated = {f for f, (_header, v) in cells.items() if v is not None and str(v).strip()}
                     stated -= b.unparsed - KEPT_AS_WRITTEN  # a status that did not parse states nothing
                     kept = _unstated(kind, stated, column_fields(type(rec)), bool(extras))
-                    outcome, _ = store.upsert(rec, **kept)
+                    outcome, _rec_id = store.upsert(rec, **kept)
                     setattr(result, outcome, getattr(result, outcome) + 1)
                     result.photos += len(rec.photos)
                 else:
@@ -451,7 +464,7 @@ def write_rejects(store: Store, path: Path, kind: str, rejects: list[Reject], ta
         target = base / f"{stamp}-{kind}-{path.stem}.rejects.csv"
     write_csv(
         Path(target),
-        REJECT_HEADER,
-        ((str(path), r.row, r.record_id, r.field, r.value, r.reason, r.outcome) for r in rejects),
+        [_(h) for h in REJECT_HEADER],
+        ((str(path), r.row, r.record_id, r.field, r.value, r.reason, _(r.outcome)) for r in rejects),
     )
     return Path(target)

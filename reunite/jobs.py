@@ -18,6 +18,7 @@ from reunite.compare import comparison_vector
 from reunite.decisions import current_decisions
 from reunite.errors import NotFoundError
 from reunite.estimate import current_params
+from reunite.i18n import _
 from reunite.index import current_version, index_lock, settings_in_use
 from reunite.jobrecord import JobResult, create_job, fail_job, finish_job, job_lock, reap_dead_jobs, store_candidates
 from reunite.names import NameFrequencies, surname_of
@@ -66,12 +67,13 @@ def resolve_ids(store: Store, residents: list[str], missing: list[str]) -> tuple
     for ext, table, out in ((residents, "residents", out_r), (missing, "missing_persons", out_m)):
         for x in ext:
             rows = store.conn.execute(f"SELECT id FROM {table} WHERE external_id = ?", (x,)).fetchall()
-            src, _, eid = x.partition(":")
+            src, _sep, eid = x.partition(":")
             if not rows and eid:
                 sql = f"SELECT id FROM {table} WHERE external_id = ? AND source = ?"
                 rows = store.conn.execute(sql, (eid, src)).fetchall()
             if not rows:
-                raise NotFoundError(f"no {'resident' if table == 'residents' else 'missing-person record'} {x!r}")
+                what = _("no resident {id!r}") if table == "residents" else _("no missing-person record {id!r}")
+                raise NotFoundError(what.format(id=x))
             out.extend(r[0] for r in rows)
     return out_r, out_m
 
@@ -145,7 +147,7 @@ def _run_batches(
         results = pooled(ctx, batches, workers)
     else:
         results = (ctx.score(d, b) for d, b in batches)
-    for (_, batch), out in zip(batches, results, strict=True):
+    for (_direction, batch), out in zip(batches, results, strict=True):
         result.candidates_scored += out.scored
         result.bound_hits += out.bound_hits
         result.bound_limited += out.bound_limited
@@ -167,15 +169,19 @@ def list_candidates(
     records are named) or one job's candidates; rejected pairs hidden unless asked, decided pairs marked."""
     if job_id is None:
         if store.conn.execute("SELECT 1 FROM jobs WHERE status = 'done' LIMIT 1").fetchone() is None:
-            raise NotFoundError("no match job has run yet: run `reunite match --all`")
+            raise NotFoundError(_("no match job has run yet: run `reunite match --all`"))
         view = "missing" if missing_ids and not resident_ids else "resident"
         ranked = [(view, rank, row) for rank, row in current_rows(store, view, resident_ids, missing_ids)]
     else:
         job = store.conn.execute("SELECT status FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if job is None:
-            raise NotFoundError(f"no match job {job_id} (see `reunite status` for the last one)")
+            raise NotFoundError(_("no match job {job} (see `reunite status` for the last one)").format(job=job_id))
         if job[0] != "done":
-            raise NotFoundError(f"job {job_id} is {job[0]}, not done: it has no complete candidate list")
+            raise NotFoundError(
+                _("job {job} is {status}, not done: it has no complete candidate list").format(
+                    job=job_id, status=job[0]
+                )
+            )
         ranked = [(r["direction"], r["rank"], r) for r in job_rows(store, job_id, resident_ids, missing_ids)]
     decided = current_decisions(store)
     out = []

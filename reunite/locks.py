@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from reunite.errors import LockHeldError
+from reunite.i18n import _
 
 _HELD: dict[Path, int] = {}  # locks this process holds: path -> open file
 PR_SET_PDEATHSIG = 1
@@ -46,8 +47,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
             os.close(fd)
-            holder = holder or "a match job (see `reunite status`)"
-            raise LockHeldError(f"another {self.what} run holds {self.path}: {holder}") from None
+            holder = holder or _("a match job (see `reunite status`)")
+            raise LockHeldError(
+                _("another {what} run holds {path}: {holder}").format(what=_(self.what), path=self.path, holder=holder)
+            ) from None
         if not self.shared:
             self.left_by = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()  # emptied on release
             os.ftruncate(fd, 0)

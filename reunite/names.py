@@ -22,6 +22,7 @@ from reunite.dialects import (
     STANDARD_WORDS,
     SURNAME_READINGS,
 )
+from reunite.i18n import Phrase
 from reunite.parsers import normalize_name
 from reunite.phonetics import GENERIC_RULES, equal_under, jyutping, profile_rules, readings, syllables
 
@@ -191,6 +192,18 @@ class NameMatch:
         extra = f"; {self.note}" if self.note else ""
         return f"name: {self.level}{' under ' + how if how else ''} ({self.a} ~ {self.b}){extra}"
 
+    def phrase(self) -> Phrase:
+        """What a person reads about the agreement (the level is shown beside it), in either language."""
+        if self.level == "unknown":
+            return Phrase("unknown on one side")
+        how = f"{' + '.join(self.rules)} ({self.profile})" if self.rules and self.profile else " + ".join(self.rules)
+        text = (
+            Phrase("under {rules} ({a} ~ {b})", rules=how, a=self.a, b=self.b)
+            if how
+            else Phrase("({a} ~ {b})", a=self.a, b=self.b)
+        )
+        return text + "; " + self.note if self.note else text
+
 
 def _surnames_equal(a: Name, b: Name) -> bool:
     if len(a.surname_readings) != len(b.surname_readings):
@@ -234,7 +247,7 @@ def compare_names(a: Name, b: Name, group: str | None = None, generic: bool = Tr
         return NameMatch("normalised", a.norm, b.norm)
     if not HAN.match(a.norm) and not HAN.match(b.norm):
         if latin_similarity(a.norm, b.norm) >= 90:
-            return NameMatch("fuzzy", a.norm, b.norm, note="romanised spelling")
+            return NameMatch("fuzzy", a.norm, b.norm, note=Phrase("romanised spelling"))
         return NameMatch("different", a.norm, b.norm)
     if a.nickname or b.nickname:
         heard_given = _heard_given_only(a, b, group)
@@ -276,7 +289,7 @@ def compare_names(a: Name, b: Name, group: str | None = None, generic: bool = Tr
     if surname_ok:
         return NameMatch("surname_only", a.norm, b.norm, profile=group)
     if not a.surname and a.given and b.given and a.given_py[-1:] == b.given_py[-1:] and len(a.given) == 1:
-        return NameMatch("nickname", a.norm, b.norm, note="single given character")
+        return NameMatch("nickname", a.norm, b.norm, note=Phrase("single given character"))
     return m
 
 
@@ -291,7 +304,9 @@ def _heard_given_only(a: Name, b: Name, group: str | None) -> NameMatch | None:
     for x, y in ((a, b), (b, a)):
         whole = syllables(x.norm)
         if y.given_py and len(whole) == len(y.given_py) and len(whole) >= 2 and _given_equal(whole, y.given_py, group):
-            return NameMatch("given_only", a.norm, b.norm, profile=group, note=f"{x.norm} heard as the given name")
+            return NameMatch(
+                "given_only", a.norm, b.norm, profile=group, note=Phrase("{name} heard as the given name", name=x.norm)
+            )
     return None
 
 
@@ -304,7 +319,7 @@ def _compare_nicknames(a: Name, b: Name, group: str | None) -> NameMatch:
     nick, other = (a, b) if a.nickname else (b, a)
     if a.nickname and b.nickname:
         if syllables(a.norm) == syllables(b.norm):
-            return NameMatch("homophone", a.norm, b.norm, note="nicknames")
+            return NameMatch("homophone", a.norm, b.norm, note=Phrase("nicknames"))
         return NameMatch("different", a.norm, b.norm)
     if nick.core and other.given:
         core_py = syllables(nick.core)
@@ -313,7 +328,9 @@ def _compare_nicknames(a: Name, b: Name, group: str | None) -> NameMatch:
         if given_py[-n:] == core_py or given_py[:n] == core_py:
             return NameMatch("nickname", a.norm, b.norm, note=f"{nick.norm} ~ {other.norm}")
         if len(given_py) >= n and _given_equal(given_py[-n:], core_py, group):
-            return NameMatch("nickname", a.norm, b.norm, note=f"{nick.norm} ~ {other.norm} (sound-alike)")
+            return NameMatch(
+                "nickname", a.norm, b.norm, note=Phrase("{a} ~ {b} (sound-alike)", a=nick.norm, b=other.norm)
+            )
     return NameMatch("different", a.norm, b.norm)
 
 

@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from reunite.display import evidence, kind_word
 from reunite.faces import EncodeSettings, encode_pending
 from reunite.files import record_label, replacing, write_manifest
+from reunite.i18n import N_, _
 from reunite.index import build_indexes, index_lock
 from reunite.jobs import list_candidates, run_match
 from reunite.locks import RunLock
@@ -22,15 +24,15 @@ from reunite.store import Store, now_iso
 from reunite.textkeys import compute_name_keys, compute_place_keys
 
 ALERT_HEADER = (
-    "job",
-    "resident_source",
-    "resident_id",
-    "missing_source",
-    "missing_id",
-    "kind",
-    "weight",
-    "probability",
-    "evidence",
+    N_("job"),
+    N_("resident source"),
+    N_("resident id"),
+    N_("record source"),
+    N_("missing-person id"),
+    N_("record type"),
+    N_("match weight"),
+    N_("probability"),
+    N_("evidence"),
 )
 
 
@@ -125,7 +127,7 @@ def run_nightly(
                 stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
                 path = ws.exports / f"alerts-{stamp}-job{job['id']}.csv"
                 with replacing(path) as tmp:
-                    write_csv(tmp, ALERT_HEADER, (_alert_row(job["id"], r) for _, _, r in fresh))
+                    write_csv(tmp, [_(h) for h in ALERT_HEADER], (_alert_row(job["id"], r) for *_ids, r in fresh))
                     with store.transaction():
                         store.conn.executemany(
                             "INSERT OR IGNORE INTO alerts (resident_id, missing_id, job_id, weight, exported_to, at)"
@@ -151,9 +153,7 @@ def run_nightly(
 
 
 def _alert_row(job_id: int, r: dict) -> tuple:
-    terms = "; ".join(
-        f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in r["terms"] if t["term"] != "prior" and t["weight"]
-    )
+    terms = evidence(r["terms"])
     probability = None if r["probability"] is None else round(r["probability"], 4)
     return (
         job_id,
@@ -161,7 +161,7 @@ def _alert_row(job_id: int, r: dict) -> tuple:
         r["resident"]["id"],
         r["missing"]["source"],
         r["missing"]["id"],
-        r["kind"],
+        kind_word(r["kind"]),
         r["weight"],
         probability,
         terms,

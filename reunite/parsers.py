@@ -14,6 +14,8 @@ from functools import lru_cache
 import cn2an
 import opencc
 
+from reunite.i18n import _
+
 
 class ParseError(ValueError):
     """A cell could not be understood; the message says why."""
@@ -180,22 +182,22 @@ def parse_date(value: object, *, max_year: int | None = None) -> str | None:
         elif b > 12 >= a:
             m, d = a, b
         else:
-            raise ParseError(f"ambiguous day/month order in {text!r}; write it as YYYY-MM-DD")
+            raise ParseError(_("ambiguous day/month order in {text!r}; write it as YYYY-MM-DD").format(text=text))
     else:
-        raise ParseError(f"not a date: {text!r}")
+        raise ParseError(_("not a date: {text!r}").format(text=text))
     limit = max_year if max_year is not None else date.today().year + 1
     if not 1880 <= y <= limit:
-        raise ParseError(f"year {y} out of range 1880-{limit}")
+        raise ParseError(_("year {year} out of range 1880-{limit}").format(year=y, limit=limit))
     if m is None:
         return f"{y:04d}"
     if not 1 <= m <= 12:
-        raise ParseError(f"month {m} out of range in {text!r}")
+        raise ParseError(_("month {month} out of range in {text!r}").format(month=m, text=text))
     if d is None:
         return f"{y:04d}-{m:02d}"
     try:
         return date(y, m, d).isoformat()
     except ValueError as exc:
-        raise ParseError(f"no such day {text!r}") from exc
+        raise ParseError(_("no such day {text!r}").format(text=text)) from exc
 
 
 def iso_year(iso: str | None) -> int | None:
@@ -239,7 +241,7 @@ def parse_age(value: object) -> tuple[int, int] | None:
     elif mt := _AGE_TWO_TENS.match(text):
         a, b = _CN_DIGIT_VALUE[mt.group(1)], _CN_DIGIT_VALUE[mt.group(2)]
         if b != a + 1:
-            raise ParseError(f"not an age: {text!r}")
+            raise ParseError(_("not an age: {text!r}").format(text=text))
         lo, hi = a * 10, b * 10 + 9
     elif mt := _AGE_TEEN_PAIR.match(text):
         tens = _CN_DIGIT_VALUE[mt.group(1)] if mt.group(1) else 1
@@ -260,11 +262,11 @@ def parse_age(value: object) -> tuple[int, int] | None:
             lo, hi = (n - _approx_margin(n), n + _approx_margin(n)) if approx else (n, n)
             lo = max(lo, 0)
         else:
-            raise ParseError(f"not an age: {text!r}")
+            raise ParseError(_("not an age: {text!r}").format(text=text))
     if lo > hi:
-        raise ParseError(f"age range {lo}-{hi} is reversed")
+        raise ParseError(_("age range {lo}-{hi} is reversed").format(lo=lo, hi=hi))
     if hi > 120:
-        raise ParseError(f"age {hi} out of range 0-120")
+        raise ParseError(_("age {age} out of range 0-120").format(age=hi))
     return lo, hi
 
 
@@ -289,9 +291,9 @@ def parse_height(value: object) -> float | None:
     elif mt := _H_CM.match(text):
         cm = float(mt.group(1))
     else:
-        raise ParseError(f"not a height: {text!r}")
+        raise ParseError(_("not a height: {text!r}").format(text=text))
     if not 40 <= cm <= 230:
-        raise ParseError(f"height {cm:g} cm out of range 40-230")
+        raise ParseError(_("height {cm:g} cm out of range 40-230").format(cm=cm))
     return round(cm, 1)
 
 
@@ -303,7 +305,7 @@ def parse_gender(value: object) -> str | None:
         return None
     if text in GENDER_TABLE:
         return GENDER_TABLE[text]
-    raise ParseError(f"not a sex: {text!r} (男/女/M/F/male/female/未知)")
+    raise ParseError(_("not a sex: {text!r} (男/女/M/F/male/female/未知)").format(text=text))
 
 
 # -- lists and names -----------------------------------------------------------------------------------
@@ -388,7 +390,11 @@ def parse_choice(value: object, table: dict[str, str], default: str, what: str) 
         return default
     if text in table:
         return table[text]
-    raise ParseError(f"not a {what}: {text!r} (one of {', '.join(sorted(set(table.values())))})")
+    raise ParseError(
+        _("not a {what}: {text!r} (one of {choices})").format(
+            what=_(what), text=text, choices=", ".join(sorted(set(table.values())))
+        )
+    )
 
 
 _PHONE_CHARS = re.compile(r"[\s\-()（）]")

@@ -12,6 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
+from reunite.i18n import _
 from reunite.records import PhotoRef
 
 _YEAR_SUFFIX = re.compile(r"^(?P<path>.+?)\s*(?:@\s*(?P<y1>\d{4})|[(（]\s*(?P<y2>\d{4})\s*年?\s*[)）])$")
@@ -35,9 +36,9 @@ def resolve_inside(base: Path, ref: str) -> Path:
     candidate = Path(ref)
     full = (candidate if candidate.is_absolute() else base / candidate).resolve()
     if not full.is_relative_to(base):
-        raise PhotoPathError(f"photo path {ref!r} is outside the photos folder {base}")
+        raise PhotoPathError(_("photo path {ref!r} is outside the photos folder {base}").format(ref=ref, base=base))
     if not full.is_file():
-        raise PhotoPathError(f"photo file {ref!r} not found in {base}")
+        raise PhotoPathError(_("photo file {ref!r} not found in {base}").format(ref=ref, base=base))
     return full
 
 

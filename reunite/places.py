@@ -183,3 +183,13 @@ def plausible(hits: list[PlaceHit], floor: float) -> list[PlaceHit]:
         return []
     top = max(h.confidence for h in hits)
     return [h for h in hits if h.confidence >= max(floor, top - 0.3)]
+
+
+def place_label(code: str | None) -> str:
+    """A place code as a person reads it: its name with the code beside (四川省南充市顺庆区 511302). Province
+    and prefecture codes are padded to a unit's six digits to find their name."""
+    if not code:
+        return ""
+    six = (code + "0000")[:6] if len(code) < 6 else code
+    name = gazetteer().full_name(six)
+    return f"{name} {code}" if name else code

@@ -34,6 +34,7 @@ from reunite.files import (
     sweep_stale,
     write_manifest,
 )
+from reunite.i18n import _, using
 from reunite.index import build_indexes, prune_versions
 from reunite.index import read_manifest as read_index_manifest
 from reunite.snapshot import discard
@@ -81,7 +82,7 @@ def _people(store: Store, targets: list[tuple[str, int]]) -> list[Person]:
 def purged_before(store: Store, table: str, name: str) -> str | None:
     """When a record named `id` or `source:id` was purged (its audit stub), None if it never was: a re-run of
     an interrupted purge finds nothing to delete and says so."""
-    src, _, eid = name.partition(":")
+    src, _sep, eid = name.partition(":")
     wanted = {record_label(table, src, eid)} if eid else set()
     for at, subject in store.conn.execute("SELECT at, subject FROM audit WHERE action = 'purge' ORDER BY id DESC"):
         if subject in wanted or ((subject or "").startswith(f"{table}:") and subject.endswith(f"/{name}")):
@@ -100,7 +101,7 @@ def purge(
 ) -> dict:
     """Purge the record(s); with dry_run, only say what would go."""
     if not reason:
-        raise UsageError("purge needs --reason")
+        raise UsageError(_("purge needs --reason"))
     targets = _targets(store, resident_id, missing_id)
     people = _people(store, targets)
     shas: set[str] = set()
@@ -226,6 +227,15 @@ def _delete(path: Path, people: list[Person]) -> None:
     manifest_path(path).unlink(missing_ok=True)
 
 
+def _alert_column(header: list[str], key: str) -> list[int]:
+    from reunite.nightly import ALERT_HEADER
+
+    english = ALERT_HEADER[2] if key == "resident_id" else ALERT_HEADER[4]
+    with using("zh"):
+        names = {key, english, _(english)}
+    return [i for i, h in enumerate(header) if h in names]
+
+
 def _rewrite(path: Path, people: list[Person]) -> None:
     """The file without the rows naming these people (CSV, alerts, templates), its manifest updated; where no
     row is left, the file goes."""
@@ -244,9 +254,10 @@ def _rewrite(path: Path, people: list[Person]) -> None:
     else:
         table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
         header, data = (table[0], table[1:]) if table else ([], [])
-        if fmt == "alerts":
-            cols = {"resident_id": res, "missing_id": mis}
-            at = {header.index(c): ids for c, ids in cols.items() if c in header}
+        if fmt == "alerts":  # its id columns by their header in either language (or as before translation)
+            at = {
+                k: ids for key, ids in (("resident_id", res), ("missing_id", mis)) for k in _alert_column(header, key)
+            }
         else:  # a candidate export: its id columns by their Chinese or English header
             from reunite.exports import COLUMNS
 

@@ -21,6 +21,7 @@ from defusedxml import ElementTree
 from openpyxl.utils.cell import coordinate_to_tuple, range_boundaries
 
 from reunite.errors import InputFileError
+from reunite.i18n import _
 
 SUFFIXES = {
     ".csv": "csv",
@@ -78,7 +79,9 @@ def detect_encoding(data: bytes, path: Path) -> str:
 
     best = from_bytes(data).best()
     if best is None:
-        raise InputFileError(f"{path}: cannot tell the text encoding (not UTF-8, GB18030 or UTF-16)")
+        raise InputFileError(
+            _("{path}: cannot tell the text encoding (not UTF-8, GB18030 or UTF-16)").format(path=path)
+        )
     return best.encoding
 
 
@@ -93,10 +96,14 @@ def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     """The file's header and rows; with `is_header`, the header is the first of the top rows it accepts."""
     path = Path(path)
     if not path.is_file():
-        raise InputFileError(f"{path}: no such file")
+        raise InputFileError(_("{path}: no such file").format(path=path))
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise InputFileError(f"{path}: unsupported file type {path.suffix!r} (use .csv, .xlsx or .jsonl)")
+        raise InputFileError(
+            _("{path}: unsupported file type {suffix!r} (use .csv, .xlsx or .jsonl)").format(
+                path=path, suffix=path.suffix
+            )
+        )
     try:
         if kind == "xlsx":
             return _read_xlsx(path, is_header)
@@ -104,9 +111,9 @@ def read_table(path: Path, is_header: HeaderTest | None = None) -> Table:
     except InputFileError:
         raise
     except Exception as exc:  # openpyxl raises many types on damaged files
-        raise InputFileError(f"{path}: cannot read: {exc}") from exc
+        raise InputFileError(_("{path}: cannot read: {why}").format(path=path, why=exc)) from exc
     if not data.strip():
-        raise InputFileError(f"{path}: file is empty")
+        raise InputFileError(_("{path}: file is empty").format(path=path))
     encoding = detect_encoding(data, path)
     text = data.decode(encoding)
     if kind == "jsonl":
@@ -127,11 +134,13 @@ def _read_csv(path: Path, text: str, encoding: str, is_header: HeaderTest | None
     delimiter = _delimiter(lines[skip] if lines else "")
     records = ((n + skip, record) for n, record in _records(lines[skip:], delimiter))
     try:
-        _, headers = next(records)
+        _line, headers = next(records)
     except StopIteration as exc:
-        raise InputFileError(f"{path}: no header row") from exc
+        raise InputFileError(_("{path}: no header row").format(path=path)) from exc
     if isinstance(headers, str):
-        raise InputFileError(f"{path}: line {skip + 1}: the header row is broken: {headers}")
+        raise InputFileError(
+            _("{path}: line {line}: the header row is broken: {why}").format(path=path, line=skip + 1, why=headers)
+        )
     table = Table(path, [h.strip() for h in headers], [], encoding, header_row=skip + 1)
     legacy = encoding not in ("utf-8", "utf-8-sig", "utf-16")
     for line, record in records:
@@ -242,11 +251,11 @@ def _read_jsonl(path: Path, text: str, encoding: str) -> Table:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            obj, errors[lineno] = {}, f"not JSON: {exc.msg}"
+            obj, errors[lineno] = {}, _("not JSON: {why}").format(why=exc.msg)
         if not isinstance(obj, dict):
-            obj, errors[lineno] = {}, "not a JSON object"
+            obj, errors[lineno] = {}, _("not a JSON object")
         if _has_surrogate(obj):
-            obj, errors[lineno] = {}, "text with a broken character (a lone UTF-16 surrogate escape)"
+            obj, errors[lineno] = {}, _("text with a broken character (a lone UTF-16 surrogate escape)")
         for key in obj:
             if key not in seen:
                 seen.add(key)
@@ -285,7 +294,7 @@ def _read_xlsx(path: Path, is_header: HeaderTest | None = None) -> Table:
     finally:
         wb.close()
     if not every:
-        raise InputFileError(f"{path}: first sheet is empty")
+        raise InputFileError(_("{path}: first sheet is empty").format(path=path))
     skip = _header_at(every, is_header)  # title rows (merged across the sheet) above the header
     headers = [("" if h is None else str(h)).strip() for h in every[skip]]
     first = skip + 2  # the sheet row of the first data row
@@ -332,7 +341,7 @@ def _sheet_facts(path: Path) -> tuple[list[tuple[int, int, int, int]], list[tupl
         if sheet is None:
             return merged, formulas
         with z.open(sheet) as fh:
-            for _, el in ElementTree.iterparse(fh):
+            for _event, el in ElementTree.iterparse(fh):
                 if el.tag == _MAIN + "c":
                     if el.find(_MAIN + "f") is not None and (el.findtext(_MAIN + "v") or "") == "":
                         formulas.append((el.get("r", ""), _cell_row(el.get("r", ""))))

@@ -15,7 +15,10 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value: object) -> str:
+    """A cell as written: text that would run as a formula is guarded; a number (-3.2) stays a number."""
     text = "" if value is None else str(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return text
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 

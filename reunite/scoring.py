@@ -17,6 +17,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reunite.i18n import Phrase, _, phrase_parts
 from reunite.names import FULL_TF_LEVELS, NameFrequencies
 from reunite.terms import NULL_LEVELS, SCORED_TERMS, Level
 from reunite.terms.name import TF_CLIP, TF_LEVELS
@@ -146,6 +147,16 @@ class Term:
     u: float | None = None
 
 
+def term_json(t: Term) -> dict:
+    """A term as a candidate row stores it: its text in English, and the message parts that show it in
+    either language (`say`, where the text has them)."""
+    out = dict(t.__dict__)
+    out["detail"] = str(t.detail)
+    if (parts := phrase_parts(t.detail)) is not None:
+        out["say"] = parts
+    return out
+
+
 # The weight's logistic is over-confident at national scale: the terms are not independent given a
 # candidate that was found by its face or name, and the face evidence is the best of many photos. The
 # probability shown is the logistic fitted by benchmarks/bench_scale.py (p = 1 / (1 + 2^-(a w + b)), a and b
@@ -166,7 +177,7 @@ class Score:
     terms: list[Term]
 
     def terms_json(self) -> str:
-        return json.dumps([t.__dict__ for t in self.terms], ensure_ascii=False)
+        return json.dumps([term_json(t) for t in self.terms], ensure_ascii=False)
 
 
 def match_probability(weight: float, n_records: int | None = None) -> float | None:
@@ -182,7 +193,7 @@ def format_probability(p: float | None) -> str:
     """The probability as a person reads it: never 1.000, since no benchmark supports that; "n/a" where the
     workspace is too small to calibrate one (the weight says it all)."""
     if p is None:
-        return "n/a"
+        return _("n/a")
     return f">{SHOWN_MAX:.2f}" if p > SHOWN_MAX else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
@@ -216,7 +227,7 @@ def score(
     """Sum of term weights plus the prior; every term kept so the score explains itself. Without `freqs`
     (the workspace's name counts) surnames weigh by the population table and full names are not counted."""
     freqs = freqs or NameFrequencies()
-    terms = [Term("prior", "", params.prior_weight, f"1 in {round(2**-params.prior_weight):,} pairs")]
+    terms = [Term("prior", "", params.prior_weight, Phrase("1 in {n:,} pairs", n=round(2**-params.prior_weight)))]
     for lv in levels:
         if lv.llr is not None:
             terms.append(Term(lv.term, lv.level, round(lv.llr, 3), lv.detail))
@@ -228,12 +239,20 @@ def score(
             if lv.level in TF_LEVELS and surname:
                 frac = freqs.share(surname)
                 adj = tf_adjustment(params, frac)
-                detail += f"; surname {surname} {frac:.2%} of people ({adj:+.1f})"
+                detail += Phrase(
+                    "; surname {surname} {share:.2%} of people ({adj:+.1f})", surname=surname, share=frac, adj=adj
+                )
             full = full_tf_adjustment(freqs, lv.key) if lv.level in FULL_TF_LEVELS else None
             w = name_weight(params, lv.level, adj, full)
             if full is not None:
                 n = freqs.full_count(lv.key)
-                detail += f"; full name {lv.key} held by {n:,} of {freqs.full_total:,} records ({full:+.1f})"
+                detail += Phrase(
+                    "; full name {name} held by {n:,} of {total:,} records ({adj:+.1f})",
+                    name=lv.key,
+                    n=n,
+                    total=freqs.full_total,
+                    adj=full,
+                )
         m = None if lv.level in NULL_LEVELS else params.m[lv.term][lv.level]
         u = None if lv.level in NULL_LEVELS else params.u[lv.term][lv.level]
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reunite.errors import WorkspaceError
+from reunite.i18n import _
 
 DB_NAME = "reunite.db"
 SUBDIRS = ("indexes", "exports", "photos", "logs")
@@ -71,10 +72,12 @@ def find_workspace(home: Path | None = None, start: Path | None = None) -> Works
     if explicit:
         root = Path(explicit).resolve()
         if not (root / DB_NAME).is_file():
-            raise WorkspaceError(f"no reunite workspace at {root}, run `reunite init --home {root}`")
+            raise WorkspaceError(
+                _("no reunite workspace at {root}, run `reunite init --home {root}`").format(root=root)
+            )
         return Workspace(root)
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if (candidate / DB_NAME).is_file():
             return Workspace(candidate)
-    raise WorkspaceError(f"no reunite workspace at {here} (or any parent), run `reunite init`")
+    raise WorkspaceError(_("no reunite workspace at {here} (or any parent), run `reunite init`").format(here=here))

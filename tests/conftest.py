@@ -13,6 +13,18 @@ from typer.testing import CliRunner
 from reunite.store import Store, init_workspace
 
 
+@pytest.fixture(autouse=True)
+def english(monkeypatch):
+    """Tests read English unless they ask for Chinese (tests/test_i18n.py runs the day in Chinese, the
+    default a caseworker gets): the messages are the catalog's keys, their Chinese is checked there."""
+    from reunite import i18n
+
+    monkeypatch.setenv("REUNITE_LANG", "en")
+    i18n.set_language("en")
+    yield
+    i18n.set_language("en")
+
+
 @pytest.fixture
 def mem_store():
     store = Store.memory()

@@ -48,7 +48,7 @@ def test_redact_phone():
 
 def test_csv_export_redacted_bom_formula_safe_manifest_audit(job_store, tmp_path):
     out = tmp_path / "out" / "candidates.csv"
-    m = export(job_store, out)
+    m = export(job_store, out, lang="zh")  # Chinese headers (the default a caseworker gets)
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel in China needs the BOM
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -58,7 +58,7 @@ def test_csv_export_redacted_bom_formula_safe_manifest_audit(job_store, tmp_path
     rows = list(csv.DictReader(text.splitlines()))
     assert rows[0]["受助人员编号"] == "R1" and rows[0]["寻亲编号"] == "M1"
     assert rows[0]["寻亲人员体貌特征"].startswith("'=")  # a formula is neutralised, not run
-    assert "name: dialect" in rows[0]["证据"] and rows[0]["是否已采DNA"] == ""
+    assert "姓名方言音近 (按 n/l (西南官话)" in rows[0]["证据"] and rows[0]["是否已采DNA"] == ""
     manifest = json.loads((out.parent / "candidates.csv.manifest.json").read_text())
     assert manifest == m and manifest["sha256"] == hashlib.sha256(raw).hexdigest() and manifest["redacted"]
     assert job_store.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'export'").fetchone()[0] == 1
@@ -100,7 +100,7 @@ def test_xlsx_export_has_frozen_header_and_photos(photo_pair_store, tmp_path):
     from openpyxl import load_workbook
 
     file_store = photo_pair_store
-    export(file_store, tmp_path / "c.xlsx", fmt="xlsx")
+    export(file_store, tmp_path / "c.xlsx", fmt="xlsx", lang="zh")
     wb = load_workbook(tmp_path / "c.xlsx")
     ws = wb.active
     assert ws.freeze_panes == "C2" and ws["C1"].value == "任务编号"

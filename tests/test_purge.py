@@ -109,7 +109,7 @@ def seven(file_store, tmp_path):
     compute_place_keys(file_store)
     run_match(file_store, "all")
     ex = file_store.workspace.exports
-    export(file_store, ex / "all.csv")
+    export(file_store, ex / "all.csv", lang="zh")
     export(file_store, ex / "all.xlsx", fmt="xlsx")
     export(file_store, ex / "only17.xlsx", fmt="xlsx", resident_ids=[file_store.resident_id("local", "17")])
     export(file_store, ex / "all.html", fmt="html")

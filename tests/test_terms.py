@@ -360,19 +360,19 @@ def test_place_levels(a, b, level):
             dict(places=[clue("411623"), clue("411602")]),
             dict(places=[clue("411600", span="id_region"), clue("411623", span="hometown")]),
             "same_county",
-            "411623 ~ 411623",
+            "河南省周口市商水县 411623 ~ 河南省周口市商水县 411623",
         ),
         (
             dict(places=[clue("411602"), clue("411623")]),
             dict(places=[clue("411600", span="id_region"), clue("411602", span="hometown")]),
             "same_county",
-            "411602 ~ 411602",
+            "河南省周口市川汇区 411602 ~ 河南省周口市川汇区 411602",
         ),
         (
             dict(places=[clue("511302")]),
             dict(places=[clue("411623", span="hometown")]),
             "conflicting",
-            "511302 ~ 411623",
+            "四川省南充市顺庆区 511302 ~ 河南省周口市商水县 411623",
         ),
         (
             dict(accent="河南口音"),
@@ -384,7 +384,7 @@ def test_place_levels(a, b, level):
             dict(places=[clue("511302"), clue("411623101", span="found_place")]),
             dict(places=[clue("411623", span="missing_place"), clue("370102", span="hometown")]),
             "found_near",
-            "found near county",
+            "found near: same county",
         ),
         (dict(places=[clue("411623", 0.1)]), dict(places=[clue("411623", span="hometown")]), "unknown", ""),
         (dict(places=[clue("411623")]), dict(), "unknown", ""),
@@ -408,7 +408,7 @@ def test_heard_place_against_registered_hometown():
 @pytest.mark.parametrize(
     ("r", "m", "term", "detail"),
     [
-        (dict(gender="F"), dict(gender="M"), "sex", "F / M"),
+        (dict(gender="F"), dict(gender="M"), "sex", "female / male"),
         (
             dict(age_min=60, age_max=69, found_date="2024-06-19"),
             dict(birth_year=1958),
@@ -427,7 +427,7 @@ def test_heard_place_against_registered_hometown():
             "timeline",
             "found 458 days before the missing date",
         ),
-        (dict(features="左脸有痣，右手缺小指"), dict(features="左脸黑痣"), "features", "L脸痣"),
+        (dict(features="左脸有痣，右手缺小指"), dict(features="左脸黑痣"), "features", "左脸痣"),
         (dict(features="聋哑"), dict(features="左脸有痣"), "features", "聋哑 vs 痣"),
         (dict(), dict(), "name", "unknown on one side"),
     ],

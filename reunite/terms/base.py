@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from reunite.i18n import Phrase
+
 if TYPE_CHECKING:
     from reunite.columnar import MissingTable
     from reunite.views import ResidentView
@@ -98,4 +100,4 @@ class Agreement(Term):
     def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
         if level == self.levels[-1]:
             return ""
-        return f"{self.said(r)} / {self.reads(table, int(self.column(table)[p]))}"
+        return Phrase("{a} / {b}", a=self.said(r), b=self.reads(table, int(self.column(table)[p])))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 
 from reunite.candidates import GENDER_CODE
+from reunite.i18n import N_, Phrase
 from reunite.parsers import iso_date, iso_year
 from reunite.terms.base import Agreement, Term
 
@@ -44,6 +45,19 @@ class Sex(Agreement):
     def reads(self, table: MissingTable, code: int) -> str:
         return GENDER_OF[code]
 
+    def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
+        if level == "unknown":
+            return ""
+        return Phrase(SEX_PAIRS[(str(self.said(r)), self.reads(table, int(table.gender[p])))])
+
+
+SEX_PAIRS = {
+    ("F", "F"): N_("female / female"),
+    ("M", "M"): N_("male / male"),
+    ("F", "M"): N_("female / male"),
+    ("M", "F"): N_("male / female"),
+}
+
 
 class Age(Term):
     """The missing person's age on the found date against the estimated range; the estimate's error grows
@@ -74,7 +88,8 @@ class Age(Term):
         if level == "unknown":
             return ""
         found = found_year(r)
-        return f"age {found - int(table.birth_year[p])} on {found} vs estimate {r.age_min}-{r.age_max}"
+        age = found - int(table.birth_year[p])
+        return Phrase("age {age} on {year} vs estimate {lo}-{hi}", age=age, year=found, lo=r.age_min, hi=r.age_max)
 
 
 def growth(birth_year: np.ndarray, missing_year: np.ndarray, found: int) -> np.ndarray:
@@ -108,8 +123,8 @@ class Height(Term):
         if level == "unknown":
             return ""
         grown = float(growth(table.birth_year[p : p + 1], table.missing_year[p : p + 1], found_year(r))[0])
-        text = f"{r.height_cm:g} vs {float(table.height[p]):g} cm"
-        return text + (f" (+{grown:g} growth)" if grown else "")
+        text = Phrase("{a:g} vs {b:g} cm", a=float(r.height_cm), b=float(table.height[p]))
+        return text + Phrase(" (+{cm:g} growth)", cm=grown) if grown else text
 
 
 class Timeline(Term):
@@ -135,4 +150,6 @@ class Timeline(Term):
         if level == "unknown":
             return ""
         days = iso_date(r.found_date).toordinal() - int(table.missing_day[p])
-        return f"found {days} days after" if level == "consistent" else f"found {-days} days before the missing date"
+        if level == "consistent":
+            return Phrase("found {days} days after", days=days)
+        return Phrase("found {days} days before the missing date", days=-days)

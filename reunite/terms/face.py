@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from reunite.calibration import POPULATIONS, Calibration, combined_population, pair_population
+from reunite.i18n import Phrase
 from reunite.parsers import iso_year
 from reunite.terms.base import Level
 
@@ -68,13 +69,15 @@ def evidence(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
     its own fitted curve (calibration.combined_population): stronger than the best pair for the same person
     and weaker for strangers (benchmarks/bench_multiphoto.py). Otherwise the best calibrated pair."""
     if not r.faces or not m.faces:
-        return Level(NAME, "none", "no photo on one side")
+        return Level(NAME, "none", Phrase("no photo on one side"))
     if len(r.faces) == 1 and len(m.faces) == 1:  # the common case, on the hot path of every job
         (r_age,), (m_age,) = photo_ages(r, m)
         pop = pair_population(r_age, m_age)
         d = float(np.linalg.norm(r.faces[0][1] - m.faces[0][1]))
-        gap = f", age gap {round(abs(r_age - m_age))} years" if pop == "age_gap" else ""
-        return face_level(cal.llr(d, pop), f"distance {d:.3f}, 1 photo pair(s){gap}")
+        text = Phrase("distance {d:.3f}, 1 photo pair(s)", d=d)
+        if pop == "age_gap":
+            text += Phrase(", age gap {years} years", years=round(abs(r_age - m_age)))
+        return face_level(cal.llr(d, pop), text)
     rv = np.stack([v for _, v, _ in r.faces])
     mv = np.stack([v for _, v, _ in m.faces])
     r_ages, m_ages = photo_ages(r, m)
@@ -86,16 +89,21 @@ def evidence(r: ResidentView, m: MissingView, cal: Calibration) -> Level:
     if combined is not None and combined in cal.populations:
         d = float(np.linalg.norm(rv.mean(axis=0) - mv.mean(axis=0)))
         llr = cal.llr(d, combined)
-        detail = f"distance {d:.3f} between the mean encodings of {len(rv)} and {len(mv)} photo(s)"
-        detail += f" (closest pair {float(dists.min()):.3f})"
+        detail = Phrase(
+            "distance {d:.3f} between the mean encodings of {a} and {b} photo(s) (closest pair {best:.3f})",
+            d=d,
+            a=len(rv),
+            b=len(mv),
+            best=float(dists.min()),
+        )
     else:
         llrs = np.array([[cal.llr(float(dists[i, j]), pops[i][j]) for j in range(len(mv))] for i in range(len(rv))])
         i, j = np.unravel_index(int(np.argmax(llrs)), llrs.shape)
         llr, d = float(llrs[i, j]), float(dists[i, j])
         gap = abs(r_ages[i] - m_ages[j]) if pops[i][j] == "age_gap" else None
-        detail = f"distance {d:.3f}, {pairs} photo pair(s)" + (
-            f", age gap {round(gap)} years" if gap is not None else ""
-        )
+        detail = Phrase("distance {d:.3f}, {pairs} photo pair(s)", d=d, pairs=pairs)
+        if gap is not None:
+            detail += Phrase(", age gap {years} years", years=round(gap))
     return face_level(llr, detail)
 
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from reunite.features import MEDICAL, Feature, parse_features
+from reunite.features import MEDICAL, SIDES, Feature, parse_features
+from reunite.i18n import Phrase
 from reunite.terms.base import Term
 
 if TYPE_CHECKING:
@@ -22,12 +23,13 @@ def shared(a: frozenset[Feature], b: frozenset[Feature]) -> tuple[str, str]:
     nothing shared."""
     same_place = {x for x in a & b if x[0] not in MEDICAL and (x[1] or x[2])}
     if same_place:
-        return "distinctive_same_place", ", ".join(sorted(f"{s}{p}{t}" for t, s, p in same_place))
+        said = {code: word for word, code in SIDES.items()}  # L -> 左: read as it was written
+        return "distinctive_same_place", "、".join(sorted(f"{said.get(s, s)}{p}{t}" for t, s, p in same_place))
     ta, tb = {t for t, _, _ in a}, {t for t, _, _ in b}
     if distinct := (ta & tb) - MEDICAL:
-        return "distinctive", ", ".join(sorted(distinct))
+        return "distinctive", "、".join(sorted(distinct))
     if ta & tb:
-        return "condition", ", ".join(sorted(ta & tb))
+        return "condition", "、".join(sorted(ta & tb))
     return "none_shared", f"{'/'.join(sorted(ta))} vs {'/'.join(sorted(tb))}"
 
 
@@ -62,4 +64,5 @@ class Features(Term):
     def detail(self, r: ResidentView, table: MissingTable, p: int, level: str) -> str:
         if level == "unknown":
             return ""
-        return shared(parse_features(r.features), table.feature_sets[int(table.feature_set[p])])[1]
+        text = shared(parse_features(r.features), table.feature_sets[int(table.feature_set[p])])[1]
+        return Phrase("{marks}", marks=text)  # the marks as written in Chinese (左眉痣, 聋哑): both languages

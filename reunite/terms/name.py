@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from reunite.i18n import Phrase
 from reunite.names import FULL_TF_LEVELS, LEVELS, NameMatch, full_name_key, group_from_accent, match_records
 from reunite.syllables import RULE_SET_OF, RULE_SETS, is_nickname, syllable_readings
 from reunite.terms.base import Level, Term
@@ -78,8 +79,8 @@ class Name(Term):
     def as_level(self, match: NameMatch | None) -> Level:
         """The Level a pair's agreement gives, with its text and the full name agreed on."""
         if match is None:
-            return Level(self.name, "unknown", "unknown on one side")
-        return Level(self.name, match.level, match.describe().removeprefix("name: "), key=agreed_name(match))
+            return Level(self.name, "unknown", Phrase("unknown on one side"))
+        return Level(self.name, match.level, match.phrase(), key=agreed_name(match))
 
     def bounds(self, r: ResidentView, pos: np.ndarray, table: MissingTable, weights: Weights) -> np.ndarray:
         """Per candidate, the best name weight its syllables allow (syllables.NameSyllables.possible_levels):

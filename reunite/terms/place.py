@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from reunite.i18n import N_, Phrase
 from reunite.names import group_from_accent
-from reunite.places import MIN_PLACE_CONFIDENCE, PLACE_LEVELS, plausible
+from reunite.places import MIN_PLACE_CONFIDENCE, PLACE_LEVELS, place_label, plausible
 from reunite.terms.base import Agreement, Term
 
 if TYPE_CHECKING:
@@ -77,15 +78,25 @@ class Place(Term):
         if level in SHARED:
             clues = _codes(r, "place_clues")
             _, which, col = table.home.deepest(at, clues)
-            return f"{clues[which[0]]} ~ {table.home.code(p, int(col[0]))}"
+            ours, theirs = clues[which[0]], table.home.code(p, int(col[0]))
+            return Phrase("{a} ~ {b}", a=place_label(ours), b=place_label(theirs))
         if level == "found_near":
             depth = int(table.near.deepest(at, _codes(r, "found_place"))[0][0])
-            return f"found near {PLACE_LEVELS[4 - depth].removeprefix('same_')}"
+            return Phrase(NEAR_WORDS[PLACE_LEVELS[4 - depth]])
         if level == "accent_consistent":
-            return f"accent and hometown both {group_from_accent(r.accent)}"
+            return Phrase("accent and hometown both {group}", group=group_from_accent(r.accent))
         if level == "conflicting":
-            return f"{_codes(r, 'place_clues')[0]} ~ {table.home.code(p, 0)}"
+            ours, theirs = _codes(r, "place_clues")[0], table.home.code(p, 0)
+            return Phrase("{a} ~ {b}", a=place_label(ours), b=place_label(theirs))
         return ""
+
+
+NEAR_WORDS = {
+    "same_township": N_("found near: same township"),
+    "same_county": N_("found near: same county"),
+    "same_prefecture": N_("found near: same prefecture"),
+    "same_province": N_("found near: same province"),
+}
 
 
 class Accent(Agreement):
