@@ -162,10 +162,7 @@ def test_no_module_rebinds_the_translation_function():
         if not imports_it:
             continue
         comprehension_targets = {
-            id(t)
-            for c in ast.walk(tree)
-            if isinstance(c, ast.comprehension)
-            for t in ast.walk(c.target)
+            id(t) for c in ast.walk(tree) if isinstance(c, ast.comprehension) for t in ast.walk(c.target)
         }
         for node in ast.walk(tree):
             if (
