@@ -371,17 +371,17 @@ CARD_ROWS = (  # label, the resident's field, the record's field: the two sides 
 def _card(store: Store, row: dict) -> str:
     """One candidate on one A4 page: both sides' photos and fields face to face, the waterfall, the check."""
     e = html.escape
-    sides = []
+    sides, no_photo = [], _("no photo")
     for key, cap in (("_resident_photos", _("resident")), ("_missing_photos", _("missing-person record"))):
         shots = [d for d in (thumbnail(store, p) for p in row[key][:MAX_CARD_PHOTOS]) if d]
         imgs = "".join(
             f'<img alt="{e(cap)}" src="data:image/jpeg;base64,{base64.b64encode(d).decode()}">' for d in shots
         )
         more = len(row[key]) - MAX_CARD_PHOTOS
-        extra = f" {_('+{n} more').format(n=more)}" if more > 0 else ""
+        extra = " " + _("+{n} more").format(n=more) if more > 0 else ""
+        imgs = imgs or f'<div class="nophoto">{e(no_photo)}</div>'
         sides.append(
-            f'<figure class="{"few" if len(shots) > 1 else "one"}">'
-            f'<div class="shots">{imgs or "<div class=nophoto>" + e(_("no photo")) + "</div>"}</div>'
+            f'<figure class="{"few" if len(shots) > 1 else "one"}"><div class="shots">{imgs}</div>'
             f"<figcaption>{e(cap)}{e(extra)}</figcaption></figure>"
         )
     place = " ".join(x for x in (str(row["place_clues"]), str(row["accent"])) if x)
@@ -400,14 +400,16 @@ def _card(store: Store, row: dict) -> str:
             f'<span class="{cls}" style="width:{50 * abs(t["weight"]) / top:.1f}%"></span></span>'
             f'<span class="val">{t["weight"]:+.1f}</span><span class="why">{e(text)}</span></div>'
         )
-    decided = f" · {e(_('decision'))}: {e(row['decision'])}" if row["decision"] else ""
+    words = {k: e(_(k)) for k in (N_("decision"), N_("match weight"), N_("probability"))}
+    words |= {k: e(_(k)) for k in (N_("resident"), N_("missing-person record"))}
+    decided = f" · {words['decision']}: {e(row['decision'])}" if row["decision"] else ""
     check = _("☐ DNA sample taken　☐ identity confirmed by police　checked by: ________")
     return (
         f'<section class="card"><h2>#{row["rank"]} {e(row["resident_id"])} ~ {e(row["missing_id"])} · '
-        f"{e(_('match weight'))} {row['weight']:+.1f} · {e(_('probability'))} "
+        f"{words['match weight']} {row['weight']:+.1f} · {words['probability']} "
         f"{format_probability(row['probability'])}{decided}</h2>"
         f'<div class="photos">{"".join(sides)}</div>'
-        f'<table class="fields"><tr><th></th><th>{e(_("resident"))}</th><th>{e(_("missing-person record"))}</th></tr>'
+        f'<table class="fields"><tr><th></th><th>{words["resident"]}</th><th>{words["missing-person record"]}</th></tr>'
         f'{"".join(cells)}</table><div class="waterfall">{"".join(bars)}</div>'
         f'<div class="check">{e(check)}</div></section>'
     )

@@ -58,3 +58,68 @@ def test_html_export_renders_with_photos(photo_pair_store, tmp_path, chromium):
         return sum(n for n, c in colours if all(abs(a - b) < 40 for a, b in zip(c, target, strict=True))) > 2000
 
     assert present(RED) and present(BLUE)  # both photos visible side by side
+
+
+def _print_pdf(chromium: str, page, tmp_path) -> bytes:
+    pdf = tmp_path / "cards.pdf"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-pdf-header-footer",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return pdf.read_bytes()
+
+
+def test_each_card_prints_on_one_a4_page(file_store, tmp_path, chromium):
+    """Police print the list: one candidate per A4 page, with every photo of both sides (up to four shown) and
+    long descriptions, in Chinese."""
+    import re
+
+    from reunite.ingest import ingest_file
+    from reunite.jobs import run_match
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+    from tests.conftest import write_csv
+
+    photos = tmp_path / "p"
+    photos.mkdir()
+    for k in range(6):
+        Image.new("RGB", (120, 120), (40 * k, 200 - 30 * k, 90)).save(photos / f"{k}.jpg")
+    many = ";".join(f"{k}.jpg" for k in range(6))
+    marks = "左脸有痣，右手缺小指，" + "背部有大片烫伤疤痕，说话含糊，" * 12
+    residents = (
+        f"编号,姓名,小名,目测年龄,口音,自述地址,体貌特征,照片\nR1,牛桂华,小花,六十多岁,四川口音,南冲,{marks},{many}\n"
+    )
+    missing = (
+        "编号,姓名,曾用名,出生日期,户籍地,走失地点,体貌特征,照片\n"
+        f"M1,刘桂花,陳淑華,1958,四川省南充市顺庆区,南充市,{marks},{many}\n"
+        f"M2,刘桂英,,1957,四川省南充市,南充市,{marks},0.jpg\n"
+        "M3,牛桂兰,,1960,河南省周口市,周口市,左脸有痣,\n"
+    )
+    ingest_file(file_store, "residents", write_csv(tmp_path / "r.csv", residents), photos=photos)
+    ingest_file(file_store, "missing", write_csv(tmp_path / "m.csv", missing), photos=photos)
+    compute_name_keys(file_store)
+    compute_place_keys(file_store)
+    run_match(file_store, "all")
+    page = tmp_path / "cards.html"
+    m = export(file_store, page, fmt="html", lang="zh")
+    html = page.read_text(encoding="utf-8")
+    assert m["rows"] == 3 and "陳淑華" in html  # the registered name as written
+    # the resident's six photos: four on each of the three cards; M1's six: four; M2's one; M3 has none
+    assert html.count("data:image/jpeg;base64,") == 3 * 4 + 4 + 1 and "另有 2 张" in html
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", _print_pdf(chromium, page, tmp_path)))
+    assert pages == m["rows"], f"{m['rows']} cards printed on {pages} A4 pages"

@@ -173,3 +173,20 @@ def test_no_module_rebinds_the_translation_function():
             ):
                 bad.append(f"{path.name}:{node.lineno}")
     assert not bad, f"`_` rebound where it translates: {bad}"
+
+
+def test_no_message_is_hidden_inside_an_f_string():
+    """The extractor reads `_("...")` calls, not text inside an f-string: a message there never reaches the
+    catalog and shows in English. Messages are taken out of f-strings."""
+    from pathlib import Path
+
+    import reunite
+
+    hidden = re.compile(r"""f(["']).*\{[^}]*\b_\(\s*["']""")
+    bad = [
+        f"{path.name}:{n}"
+        for path in Path(reunite.__file__).parent.rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if hidden.search(line)
+    ]
+    assert not bad, f"messages inside f-strings: {bad}"
