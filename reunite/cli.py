@@ -1142,8 +1142,13 @@ def export(
                 sheet_per_resident=sheet_per_resident,
             )
         c.say(
-            f"{m['rows']} candidate row(s) from job {m['job']} written to {out} "
-            f"({'redacted' if m['redacted'] else 'UNREDACTED'}; sha256 {m['sha256'][:12]})"
+            _("{rows} candidate row(s) from job {job} written to {path} ({redacted}; sha256 {sha})").format(
+                rows=m["rows"],
+                job=m["job"],
+                path=out,
+                redacted=_("redacted") if m["redacted"] else _("UNREDACTED"),
+                sha=m["sha256"][:12],
+            )
         )
 
     run(ctx, go, home)
@@ -1168,11 +1173,12 @@ def audit(
         if as_json:
             typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
             return
+        t = Table(show_header=True, header_style="bold", box=None)
+        for col in (N_("time"), N_("by"), N_("action"), N_("subject")):
+            t.add_column(_(col))
         for r in rows:
-            c.console.print(
-                f"{local_time(r['at'], seconds=True)}  {r['actor']:10s} {audit_word(r):18s} {r['subject'] or ''}",
-                highlight=False,
-            )
+            t.add_row(local_time(r["at"], seconds=True), r["actor"], audit_word(r), r["subject"] or "")
+        c.console.print(t)
 
     run(ctx, go, home)
 

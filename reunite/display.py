@@ -143,7 +143,11 @@ def evidence(terms: list[dict], limit: int | None = None) -> str:
     parts = []
     for t in moved[:limit]:
         text = detail_of(t)
-        parts.append(f"{level_word(t['term'], t['level'])}{f' ({text})' if text else ''} {t['weight']:+.1f}")
+        level, weight = level_word(t["term"], t["level"]), f"{t['weight']:+.1f}"
+        if text:
+            parts.append(_("{level} ({detail}) {weight}").format(level=level, detail=text, weight=weight))
+        else:
+            parts.append(f"{level} {weight}")
     return _("; ").join(parts)
 
 

@@ -97,6 +97,9 @@ def _unlisted_share() -> float:
     return min(surname_table()[0].values()) / 2
 
 
+GENERIC_PROFILE = "generic fuzzy pinyin"  # the rules any speaker's hearing may merge (no dialect known)
+
+
 @dataclass(frozen=True)
 class Name:
     raw: str
@@ -196,12 +199,15 @@ class NameMatch:
         """What a person reads about the agreement (the level is shown beside it), in either language."""
         if self.level == "unknown":
             return Phrase("unknown on one side")
-        how = f"{' + '.join(self.rules)} ({self.profile})" if self.rules and self.profile else " + ".join(self.rules)
-        text = (
-            Phrase("under {rules} ({a} ~ {b})", rules=how, a=self.a, b=self.b)
-            if how
-            else Phrase("({a} ~ {b})", a=self.a, b=self.b)
-        )
+        rules = " + ".join(self.rules)
+        if rules and self.profile == GENERIC_PROFILE:
+            text = Phrase("{rules} (generic fuzzy pinyin): {a} ~ {b}", rules=rules, a=self.a, b=self.b)
+        elif rules and self.profile:
+            text = Phrase("{rules} under {profile}: {a} ~ {b}", rules=rules, profile=self.profile, a=self.a, b=self.b)
+        elif rules:
+            text = Phrase("{rules}: {a} ~ {b}", rules=rules, a=self.a, b=self.b)
+        else:
+            text = Phrase("{a} ~ {b}", a=self.a, b=self.b)
         return text + "; " + self.note if self.note else text
 
 
@@ -260,7 +266,7 @@ def compare_names(a: Name, b: Name, group: str | None = None, generic: bool = Tr
         return NameMatch("homophone", a.norm, b.norm, note=f"{' '.join(sa + a.given_py)}")
     for level, rules, label in (
         ("dialect", profile_rules(group), group),
-        ("fuzzy", GENERIC_RULES if generic else (), "generic fuzzy pinyin"),
+        ("fuzzy", GENERIC_RULES if generic else (), GENERIC_PROFILE),
     ):
         if not rules or not same_shape:
             continue

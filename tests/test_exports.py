@@ -58,7 +58,7 @@ def test_csv_export_redacted_bom_formula_safe_manifest_audit(job_store, tmp_path
     rows = list(csv.DictReader(text.splitlines()))
     assert rows[0]["受助人员编号"] == "R1" and rows[0]["寻亲编号"] == "M1"
     assert rows[0]["寻亲人员体貌特征"].startswith("'=")  # a formula is neutralised, not run
-    assert "姓名方言音近 (按 n/l (西南官话)" in rows[0]["证据"] and rows[0]["是否已采DNA"] == ""
+    assert "姓名方言音近（西南官话 n/l：牛桂华 ~ 刘桂花；刘姓占人口" in rows[0]["证据"] and rows[0]["是否已采DNA"] == ""
     manifest = json.loads((out.parent / "candidates.csv.manifest.json").read_text())
     assert manifest == m and manifest["sha256"] == hashlib.sha256(raw).hexdigest() and manifest["redacted"]
     assert job_store.conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'export'").fetchone()[0] == 1
