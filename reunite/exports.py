@@ -74,6 +74,13 @@ def redact_name(name: str | None) -> str:
     return "" if not name else name[0] + "*" * (len(name) - 1)
 
 
+def _cm(height: float | None) -> float | int | str:
+    """170.0 as 170 (a number stays a number in CSV and XLSX), 152.5 as it is."""
+    if height is None:
+        return ""
+    return int(height) if float(height).is_integer() else height
+
+
 def _photos(store: Store, owner: str, rec_id: int) -> list[str]:
     """Every stored photo of a record, oldest first (a card shows them all)."""
     rows = store.conn.execute(
@@ -162,7 +169,7 @@ def candidate_rows(
                 "resident_names": _names_as_written(store, resident_id=res["id"]),
                 "resident_sex": res["gender"] or "",
                 "resident_age": age_range or (res["age_raw"] or ""),
-                "resident_height": res["height_cm"] or "",
+                "resident_height": _cm(res["height_cm"]),
                 "accent": res["accent"] or "",
                 "place_clues": res["place_clues"] or "",
                 "found": f"{res['found_place'] or ''} {res['found_date'] or ''}".strip(),
@@ -172,7 +179,7 @@ def candidate_rows(
                 "record_type": kind_word(mis["kind"]),
                 "missing_sex": mis["gender"] or "",
                 "age_at_found": (found_year - mis["birth_year"]) if mis["birth_year"] else "",
-                "missing_height": mis["height_cm"] or "",
+                "missing_height": _cm(mis["height_cm"]),
                 "hometown": mis["hometown"] or "",
                 "missing": f"{mis['missing_place'] or ''} {mis['missing_date'] or ''}".strip(),
                 "missing_features": mis["features"] or "",
