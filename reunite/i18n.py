@@ -204,7 +204,8 @@ def help_texts() -> set[str]:
     """The help of every command and option, as the CLI shows it."""
     import typer
 
-    from reunite.cli import app, help_of
+    from reunite.cli import app
+    from reunite.console import help_of
 
     group = typer.main.get_command(app)
     out = {help_of(group.help)} if group.help else set()

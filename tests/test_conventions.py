@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from reunite.cli import app, hoist_globals
+from reunite.cli import app
+from reunite.console import hoist_globals
 from reunite.jobs import run_match
 
 COMMANDS = {"nightly": None, "export": None, "review": None}

@@ -190,3 +190,19 @@ def test_no_message_is_hidden_inside_an_f_string():
         if hidden.search(line)
     ]
     assert not bad, f"messages inside f-strings: {bad}"
+
+
+@pytest.mark.parametrize(
+    "args, chinese",
+    [
+        (["review", "R1"], "缺少参数 'missing'。"),
+        (["candidates", "--frobnicate"], "没有选项 '--frobnicate'。"),
+        (["review", "R1", "M1", "--decision", "maybe"], "--decision 的值无效：可选：rejected"),
+    ],
+)
+def test_usage_errors_are_chinese_too(runner, tmp_path, args, chinese, monkeypatch):
+    monkeypatch.setenv("REUNITE_LANG", "zh")
+    r = runner.invoke(app, ["--home", str(tmp_path), *args])
+    assert r.exit_code == 2 and chinese in r.output, r.output
+    monkeypatch.setenv("REUNITE_LANG", "en")
+    assert "Error" in runner.invoke(app, ["--home", str(tmp_path), *args]).output
