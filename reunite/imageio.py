@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from reunite.i18n import _
+
 # 60 megapixels: a 12,000 x 5,000 panorama passes, a decompression bomb does not.
 MAX_PIXELS = 60_000_000
 
@@ -29,18 +31,22 @@ def load_rgb(path: Path) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 if im.width * im.height > MAX_PIXELS:
-                    raise ImageLoadError(f"image too large ({im.width}x{im.height} pixels; limit {MAX_PIXELS:,})")
+                    raise ImageLoadError(
+                        _("image too large ({w}x{h} pixels; limit {limit:,})").format(
+                            w=im.width, h=im.height, limit=MAX_PIXELS
+                        )
+                    )
                 im.load()
                 im = ImageOps.exif_transpose(im)
                 return np.asarray(_to_rgb(im))
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageLoadError(f"refused as a decompression bomb: {exc}") from exc
+        raise ImageLoadError(_("refused as a decompression bomb: {why}").format(why=exc)) from exc
     except UnidentifiedImageError as exc:
-        raise ImageLoadError("not an image (unrecognised file format)") from exc
+        raise ImageLoadError(_("not an image (unrecognised file format)")) from exc
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageLoadError(f"damaged image: {exc}") from exc
+        raise ImageLoadError(_("damaged image: {why}").format(why=exc)) from exc
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

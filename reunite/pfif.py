@@ -13,6 +13,7 @@ from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 from reunite.errors import InputFileError
+from reunite.i18n import _
 from reunite.parsers import ParseError, parse_date, split_multi, xml_text
 from reunite.records import MissingPerson, NameEntry
 from reunite.scoring import format_probability
@@ -116,7 +117,7 @@ def read_pfif(path: Path, source: str) -> tuple[list[MissingPerson], list[str]]:
     try:
         root = SafeET.parse(path).getroot()
     except Exception as exc:  # defusedxml and expat raise several types
-        raise InputFileError(f"{path}: not a readable PFIF file: {exc}") from exc
+        raise InputFileError(_("{path}: not a readable PFIF file: {why}").format(path=path, why=exc)) from exc
     records, problems = [], []
     for i, p in enumerate(root.iter(_q("person")), start=1):
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from reunite.errors import NotFoundError, WorkspaceError
+from reunite.i18n import _
 from reunite.migrations import MIGRATIONS, SCHEMA_VERSION
 from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident, column_fields
 from reunite.workspace import DB_NAME, Workspace, create_workspace
@@ -107,8 +108,10 @@ class Store:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise WorkspaceError(
-                f"database schema version {version} is newer than this reunite understands "
-                f"({SCHEMA_VERSION}); upgrade reunite"
+                _(
+                    "database schema version {version} is newer than this reunite understands ({known});"
+                    " upgrade reunite"
+                ).format(version=version, known=SCHEMA_VERSION)
             )
         for v in range(version, SCHEMA_VERSION):
             with self.transaction():

@@ -224,3 +224,19 @@ def test_pfif_of_no_candidates_names_nobody(job_store, tmp_path):
     m = export(job_store, out, fmt="pfif", min_weight=10_000)
     assert m["rows"] == 0 and m["records"] == []
     assert b"person_record_id" not in out.read_bytes() and "刘桂花".encode() not in out.read_bytes()
+
+
+def test_numbers_stay_numbers_in_csv_and_text_is_guarded(matched, tmp_path):
+    """The formula guard is for text (=cmd|...); a negative weight or a height is a number Excel must sum."""
+    from reunite.jobs import run_match
+    from reunite.safecsv import neutralise
+
+    run_match(matched, "all")
+    out = tmp_path / "n.csv"
+    export(matched, out, lang="zh")
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8-sig").splitlines()))
+    weights = [r["匹配分值"] for r in rows]
+    assert any(w.startswith("-") for w in weights) and all(float(w) == float(w) for w in weights)
+    assert all(not r["受助人员身高"].startswith("'") for r in rows)
+    assert neutralise(-13.2) == "-13.2" and neutralise("-13.2") == "'-13.2" and neutralise(True) == "True"
+    assert neutralise("=1+1") == "'=1+1" and neutralise(170) == "170"
