@@ -30,26 +30,7 @@ def test_html_export_renders_with_photos(photo_pair_store, tmp_path, chromium):
     page = tmp_path / "c.html"
     export(file_store, page, fmt="html")
     shot = tmp_path / "shot.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--window-size=900,900",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    headless(chromium, tmp_path, "--window-size=900,900", f"--screenshot={shot}", page.as_uri())
     im = Image.open(shot).convert("RGB")
     colours = im.getcolors(maxcolors=1 << 20)
     assert colours and len(colours) > 20  # not a blank page
@@ -60,28 +41,21 @@ def test_html_export_renders_with_photos(photo_pair_store, tmp_path, chromium):
     assert present(RED) and present(BLUE)  # both photos visible side by side
 
 
-def _print_pdf(chromium: str, page, tmp_path) -> bytes:
-    pdf = tmp_path / "cards.pdf"
+def headless(chromium: str, tmp_path, *args: str) -> None:
+    """Headless Chromium, offline and with a profile of its own, on one page."""
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+    flags += ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
     subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-pdf-header-footer",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            f"--print-to-pdf={pdf}",
-            page.as_uri(),
-        ],
+        [chromium, *flags, f"--user-data-dir={tmp_path / 'profile'}", *args],
         check=True,
         capture_output=True,
         timeout=120,
     )
+
+
+def _print_pdf(chromium: str, page, tmp_path) -> bytes:
+    pdf = tmp_path / "cards.pdf"
+    headless(chromium, tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", page.as_uri())
     return pdf.read_bytes()
 
 
