@@ -103,6 +103,7 @@ def localize(group: click.Group) -> None:
 
 
 # click's usage errors (typer vendors click without gettext): read by pattern and said in the current language
+CLICK_WORDS = (N_("Usage:"), N_("Show this message and exit."))
 USAGE_ERRORS = (
     (r"Missing argument '(?P<name>[^']+)'\.", N_("Missing argument {name!r}.")),
     (r"Missing option '(?P<name>[^']+)'\.", N_("Missing option {name!r}.")),
@@ -125,6 +126,32 @@ def usage_error(text: str) -> str:
     return text
 
 
+def _help_option_and_usage() -> None:
+    """The help option's text and the "Usage:" prefix in the current language (typer's vendored click writes
+    both as literals): the help option is wrapped as it is made, the usage line where it is written."""
+    from typer._click import core, formatting
+
+    get = getattr(core.Command.get_help_option, "_reunite_original", core.Command.get_help_option)
+
+    def help_option(self: Any, ctx: Any) -> Any:
+        opt = get(self, ctx)
+        if opt is not None:
+            if not hasattr(opt, "_reunite_en_help"):
+                opt._reunite_en_help = opt.help
+            opt.help = _(opt._reunite_en_help) if opt._reunite_en_help else opt.help
+        return opt
+
+    help_option._reunite_original = get
+    core.Command.get_help_option = help_option
+    write = getattr(formatting.HelpFormatter.write_usage, "_reunite_original", formatting.HelpFormatter.write_usage)
+
+    def write_usage(self: Any, prog: str, args: str = "", prefix: str | None = None) -> None:
+        write(self, prog, args, prefix if prefix is not None else _("Usage:") + " ")
+
+    write_usage._reunite_original = write
+    formatting.HelpFormatter.write_usage = write_usage
+
+
 def speak_click() -> None:
     """typer's panels and click's usage errors in the current language."""
     import typer.core
@@ -141,6 +168,7 @@ def speak_click() -> None:
     say._reunite_original = original
     panels.rich_format_error = say
     typer.core.rich_utils = panels
+    _help_option_and_usage()
     panels.DEFAULT_STRING = _("[default: {}]")
     panels.REQUIRED_LONG_STRING = _("[required]")
     panels.RICH_HELP = _("Try [blue]'{command_path} {help_option}'[/] for help.")

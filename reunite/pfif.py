@@ -159,7 +159,7 @@ def import_pfif(store: Store, path: Path, source: str = "pfif", actor: str | Non
     counts = {"new": 0, "updated": 0, "unchanged": 0}
     with store.transaction():
         for rec in records:
-            outcome, _ = store.upsert(rec)
+            outcome, _rec_id = store.upsert(rec)
             counts[outcome] += 1
         store.audit(
             "ingest", subject=f"pfif:{Path(path).name}", actor=actor, detail={**counts, "problems": len(problems)}

@@ -304,7 +304,7 @@ class Store:
                 )
             ],
         )
-        _, entry_id = self.upsert(entry)
+        _outcome, entry_id = self.upsert(entry)
         self.conn.execute("UPDATE missing_persons SET from_resident_id = ? WHERE id = ?", (resident_id, entry_id))
         return entry_id
 

@@ -84,6 +84,7 @@ def test_help_is_chinese_by_default_and_english_on_request(runner, monkeypatch):
     monkeypatch.setenv("LANG", "C.UTF-8")
     zh = runner.invoke(app, ["review", "--help"])
     assert zh.exit_code == 0 and "记录对一对候选的审核结论" in zh.output and "撤回" in zh.output
+    assert "用法：" in zh.output and "显示本帮助后退出" in zh.output and "选项" in zh.output
     en = runner.invoke(app, ["--lang", "en", "review", "--help"])
     assert "Record a decision on a pair" in en.output and "记录" not in en.output
     after = runner.invoke(app, ["review", "--help", "--lang", "en"])  # a global option after the subcommand
