@@ -358,7 +358,7 @@ table.fields td, table.fields th { border: 1px solid #ddd; padding: 2px 5px; tex
 """
 
 
-MAX_CARD_PHOTOS = 4  # per side on a card: more are counted, not shown (the card stays one A4 page)
+MAX_CARD_PHOTOS = 8  # per side on a card (two rows of four): more are counted, not shown (one A4 page a card)
 
 CARD_ROWS = (  # label, the resident's field, the record's field: the two sides face each other
     (N_("id"), "resident_id", "missing_id"),

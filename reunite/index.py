@@ -25,6 +25,7 @@ import faiss
 import numpy as np
 
 from reunite.errors import ReuniteError
+from reunite.i18n import _
 from reunite.locks import RunLock
 from reunite.photos import sha256_file
 from reunite.store import Store, now_iso
@@ -149,7 +150,9 @@ def _verified(d: Path, name: str, manifest: dict) -> Path:
     path = d / name
     if not path.is_file() or sha256_file(path) != manifest["files"][name]:
         raise ReuniteError(
-            f"index file {path} is missing or does not match its manifest checksum; run `reunite index --full`"
+            _(
+                "index file {path} is missing or does not match its manifest checksum; run `reunite index --full`"
+            ).format(path=path)
         )
     return path
 

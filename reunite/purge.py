@@ -72,7 +72,7 @@ def _people(store: Store, targets: list[tuple[str, int]]) -> list[Person]:
     for table, rid in targets:
         row = store.conn.execute(f"SELECT source, external_id FROM {table} WHERE id = ?", (rid,)).fetchone()
         if row is None:
-            raise NotFoundError(f"no record with internal id {rid} in {table}")
+            raise NotFoundError(_("no record with internal id {id} in {table}").format(id=rid, table=table))
         owner = "resident_id" if table == "residents" else "missing_id"
         names = [r[0] for r in store.conn.execute(f"SELECT name FROM names WHERE {owner} = ?", (rid,))]
         out.append(Person(record_label(table, row[0], row[1]), table, row[0], row[1], names))
@@ -133,8 +133,10 @@ def purge(
         done = finish_pending(store)
     except ReuniteError as exc:
         raise type(exc)(
-            f"{', '.join(summary['records'])} purged from the database (audited); removing its files and rebuilding"
-            f" the face index failed: {exc}. The next reunite command (or this purge again) finishes it."
+            _(
+                "{records} purged from the database (audited); removing its files and rebuilding the face index"
+                " failed: {why}. The next reunite command (or this purge again) finishes it."
+            ).format(records=", ".join(summary["records"]), why=exc)
         ) from exc
     return {**summary, "files_removed": done["files"]}
 

@@ -264,7 +264,7 @@ class Store:
             (status, now_iso(), resident_id),
         )
         if cur.rowcount == 0:
-            raise NotFoundError(f"no resident with internal id {resident_id}")
+            raise NotFoundError(_("no resident with internal id {id}").format(id=resident_id))
         if status == "returned":
             self.ensure_returned_entry(resident_id)
 

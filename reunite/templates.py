@@ -22,6 +22,7 @@ import numpy as np
 
 from reunite.errors import InputFileError, UsageError
 from reunite.files import record_label, replacing, write_manifest
+from reunite.i18n import _
 from reunite.ingest import Reject, write_rejects
 from reunite.photos import sha256_file
 from reunite.store import Store, current_actor, now_iso
@@ -134,12 +135,12 @@ def ingest_templates(
 ) -> TemplateResult:
     """Store each valid line's template on its record; report the others. Nothing is stored on a crash."""
     if side not in SIDES:
-        raise InputFileError(f"unknown side {side!r} (missing or residents)")
+        raise InputFileError(_("unknown side {side!r} (missing or residents)").format(side=side))
     path = Path(path)
     try:
         fh = open(path, "rb")  # noqa: SIM115 (closed by the with below; streamed: a million lines at a centre)
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputFileError(_("{path}: cannot read: {why}").format(path=path, why=exc.strerror)) from None
     table, owner = SIDES[side]
     result = TemplateResult(str(path), side, source)
     keys = settings_keys(store)
@@ -157,7 +158,7 @@ def ingest_templates(
             try:
                 ext, vec, year = parse_line(text)
             except ValueError as exc:
-                fld, _, reason = str(exc).partition(": ")
+                fld, _sep, reason = str(exc).partition(": ")
                 result.rejects.append(Reject(lineno, fld, text[:80], reason))
                 continue
             row = store.conn.execute(
@@ -204,7 +205,7 @@ def export_templates(
     from reunite.faces import EncodeSettings
 
     if side not in SIDES:
-        raise UsageError(f"unknown side {side!r} (missing or residents)")
+        raise UsageError(_("unknown side {side!r} (missing or residents)").format(side=side))
     table, owner = SIDES[side]
     active = "o.status = 'open'" if side == "missing" else "o.status = 'in_care'"
     key = settings_key or EncodeSettings().key
