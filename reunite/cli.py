@@ -910,9 +910,8 @@ def export(
                 sheet_per_resident=sheet_per_resident,
             )
         c.say(
-            _("{rows} candidate row(s) from job {job} written to {path} ({redacted}; sha256 {sha})").format(
+            _("{rows} candidate row(s) written to {path} ({redacted}; sha256 {sha})").format(
                 rows=m["rows"],
-                job=m["job"],
                 path=out,
                 redacted=_("redacted") if m["redacted"] else _("UNREDACTED"),
                 sha=m["sha256"][:12],
