@@ -201,3 +201,53 @@ def test_review_cli_undo_force_and_history(runner, matched):
     assert len(lines) == 2 and "taken back" in lines[0] and "corrected #" in lines[1] and "wrong file" in lines[1]
     audit = runner.invoke(app, ["--home", home, "audit", "--json"])
     assert sum('"corrected"' in line for line in audit.output.splitlines()) >= 1
+
+
+def test_a_workspace_of_the_previous_schema_keeps_its_decisions_and_gets_its_shortlist(tmp_path):
+    """Migration 7 on a v6 database: decisions copied with their ids (and still append-only), residents get
+    their new columns, the shortlist is derived from the latest done job of each record."""
+    import sqlite3
+
+    from reunite.store import Store
+
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    for script in MIGRATIONS[:6]:
+        for statement in _split_sql(script):
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version = 6")
+    for table, ext in (("residents", "R1"), ("missing_persons", "M1")):
+        conn.execute(
+            f"INSERT INTO {table} (id, source, external_id, row_hash, created_at, updated_at)"
+            " VALUES (1, 'local', ?, 'h', 'x', 'x')",
+            (ext,),
+        )
+    for job, status in ((1, "done"), (2, "failed")):
+        conn.execute(
+            "INSERT INTO jobs (id, mode, started_at, status, params_version, calibration_version, code_version, args)"
+            " VALUES (?, 'all', 'x', ?, 'p', 'c', 'v', '{}')",
+            (job, status),
+        )
+        conn.execute(
+            "INSERT INTO candidates (job_id, resident_id, missing_id, direction, rank, weight, probability, sources,"
+            " terms) VALUES (?, 1, 1, 'resident', 1, ?, NULL, 'name', '[]')",
+            (job, float(job)),
+        )
+    conn.execute(
+        "INSERT INTO decisions (id, resident_id, missing_id, decision, note, by, at) VALUES (7, 1, 1, 'referred',"
+        " 'sent', 'caseworker', '2024-06-01T00:00:00Z')"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(sqlite3.connect(db), None)
+    store.conn.row_factory = sqlite3.Row
+    store.migrate()
+    assert store.schema_version == len(MIGRATIONS)
+    assert [tuple(r) for r in store.conn.execute("SELECT id, decision, note, corrects FROM decisions")] == [
+        (7, "referred", "sent", None)
+    ]
+    kept = store.conn.execute("SELECT c.job_id FROM shortlist s JOIN candidates c ON c.id = s.candidate_id").fetchall()
+    assert [r[0] for r in kept] == [1]  # the failed job's row is not on the shortlist
+    assert store.conn.execute("SELECT hometown, id_number FROM residents").fetchone()[0] is None
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.conn.execute("UPDATE decisions SET note = 'changed'")
