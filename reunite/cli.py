@@ -25,7 +25,18 @@ from reunite.console import (
     shown_text,
     uncalibrated,
 )
-from reunite.display import WORDS, counts, job_counts, level_word, strongest, term_word, word
+from reunite.display import (
+    REPORT_COLUMNS,
+    WORDS,
+    audit_word,
+    level_word,
+    status_heading,
+    status_problems,
+    status_table,
+    strongest,
+    term_word,
+    word,
+)
 from reunite.errors import EXIT_REJECTS, InputFileError, UsageError
 from reunite.i18n import LANGS, N_, _, language, local_time
 
@@ -105,75 +116,12 @@ def status(
         if as_json:
             typer.echo(json.dumps(st, ensure_ascii=False, indent=2))
             return
-        _print_status(c.console, st)
+        c.console.print(status_heading(st))
+        c.console.print(status_table(st))
+        for line in status_problems(st):
+            c.console.print(line, highlight=False)
 
     run(ctx, go, home)
-
-
-def _print_status(console: Console, st: dict) -> None:
-    console.print(
-        _("workspace  {root}  (schema v{version})").format(root=st["workspace"], version=st["schema_version"])
-    )
-    t = Table(show_header=True, header_style="bold")
-    t.add_column(_("what"))
-    t.add_column(_("counts"))
-    t.add_row(_("residents"), counts(st["residents"]))
-    t.add_row(_("missing / registry"), counts(st["missing"]))
-    t.add_row(_("photos"), counts(st["photos"]))
-    iv = st["index_version"]
-    t.add_row(
-        _("face index"),
-        _("none built")
-        if not iv
-        else _("{version} ({mode}, {at}): missing {n_missing}, residents {n_residents}").format(
-            version=iv["version"],
-            mode=word(iv["mode"]),
-            at=local_time(iv["created_at"]),
-            n_missing=iv["n_missing"],
-            n_residents=iv["n_residents"],
-        ),
-    )
-    t.add_row(
-        _("faces flagged"),
-        _("{n} photo(s) with several faces (subject = largest)").format(n=st["faces_flagged_for_review"]),
-    )
-    lj = st["last_job"]
-    t.add_row(
-        _("last job"),
-        _("none")
-        if not lj
-        else _("{id} ({mode}, {status}) {at}: {counts}").format(
-            id=lj["id"],
-            mode=word(lj["mode"]),
-            status=word(lj["status"]),
-            at=local_time(lj["started_at"]),
-            counts=job_counts(lj["counts"]),
-        ),
-    )
-    last = st["last_ingest"]
-    t.add_row(
-        _("last ingest"),
-        _("none")
-        if not last
-        else _(
-            "{kind} {file} at {at}: new {new}, updated {updated}, unchanged {unchanged}, rejected {rejected}"
-        ).format(
-            kind=word(last["kind"]),
-            file=Path(last["file"]).name,
-            at=local_time(last["finished_at"]),
-            new=last["n_new"],
-            updated=last["n_updated"],
-            unchanged=last["n_unchanged"],
-            rejected=last["n_rejected"],
-        ),
-    )
-    console.print(t)
-    for p in st["photo_problems"]:
-        console.print(
-            _("  photo {id} {path}: {status} {error}").format(
-                id=p["id"], path=p["original_path"], status=word(p["status"]), error=p["error"] or ""
-            )
-        )
 
 
 @app.command()
@@ -948,33 +896,6 @@ def audit(
         c.console.print(t)
 
     run(ctx, go, home)
-
-
-REPORT_COLUMNS = {
-    "residents_received": N_("residents received"),
-    "referred": N_("referred"),
-    "confirmed": N_("confirmed"),
-    "reunited": N_("reunited"),
-    "escorted_home": N_("escorted home"),
-    "rejected": N_("rejected"),
-}
-AUDIT_WORDS = {
-    "ingest": N_("ingest"),
-    "index": N_("index built"),
-    "match": N_("match job"),
-    "export": N_("export"),
-    "export_unredacted": N_("UNREDACTED export"),
-    "review": N_("review"),
-    "purge": N_("purge"),
-}
-
-
-def audit_word(row: dict) -> str:
-    """An audit row's action in words (a review by its decision)."""
-    if row["action"] == "review" and isinstance(row.get("detail"), dict):
-        return f"{_(AUDIT_WORDS['review'])}: {word(row['detail'].get('decision'))}"
-    key = AUDIT_WORDS.get(row["action"])
-    return _(key) if key else row["action"]
 
 
 class _AlreadyPurged(Exception):

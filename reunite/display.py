@@ -5,7 +5,11 @@ exports; the words are data (English keys, their Chinese in the catalog), the la
 
 from __future__ import annotations
 
-from reunite.i18n import N_, _, shown
+from pathlib import Path
+
+from rich.table import Table
+
+from reunite.i18n import N_, _, local_time, shown
 
 TERM_WORDS = {
     "prior": N_("prior"),
@@ -183,3 +187,102 @@ def job_counts(text: str | None) -> str:
     except ValueError:
         return text or ""
     return _(", ").join(_(msg).format(n=data[k]) for k, msg in JOB_COUNTS.items() if k in data)
+
+
+REPORT_COLUMNS = {
+    "residents_received": N_("residents received"),
+    "referred": N_("referred"),
+    "confirmed": N_("confirmed"),
+    "reunited": N_("reunited"),
+    "escorted_home": N_("escorted home"),
+    "rejected": N_("rejected"),
+}
+AUDIT_WORDS = {
+    "ingest": N_("ingest"),
+    "index": N_("index built"),
+    "match": N_("match job"),
+    "export": N_("export"),
+    "export_unredacted": N_("UNREDACTED export"),
+    "review": N_("review"),
+    "purge": N_("purge"),
+}
+
+
+def audit_word(row: dict) -> str:
+    """An audit row's action in words (a review by its decision)."""
+    if row["action"] == "review" and isinstance(row.get("detail"), dict):
+        return f"{_(AUDIT_WORDS['review'])}: {word(row['detail'].get('decision'))}"
+    key = AUDIT_WORDS.get(row["action"])
+    return _(key) if key else row["action"]
+
+
+def status_heading(st: dict) -> str:
+    return _("workspace  {root}  (schema v{version})").format(root=st["workspace"], version=st["schema_version"])
+
+
+def status_table(st: dict) -> Table:
+    """`reunite status` as a table of what the workspace holds, in words."""
+    t = Table(show_header=True, header_style="bold")
+    t.add_column(_("what"))
+    t.add_column(_("counts"))
+    t.add_row(_("residents"), counts(st["residents"]))
+    t.add_row(_("missing / registry"), counts(st["missing"]))
+    t.add_row(_("photos"), counts(st["photos"]))
+    iv = st["index_version"]
+    t.add_row(
+        _("face index"),
+        _("none built")
+        if not iv
+        else _("{version} ({mode}, {at}): missing {n_missing}, residents {n_residents}").format(
+            version=iv["version"],
+            mode=word(iv["mode"]),
+            at=local_time(iv["created_at"]),
+            n_missing=iv["n_missing"],
+            n_residents=iv["n_residents"],
+        ),
+    )
+    t.add_row(
+        _("faces flagged"),
+        _("{n} photo(s) with several faces (subject = largest)").format(n=st["faces_flagged_for_review"]),
+    )
+    lj = st["last_job"]
+    t.add_row(
+        _("last job"),
+        _("none")
+        if not lj
+        else _("{id} ({mode}, {status}) {at}: {counts}").format(
+            id=lj["id"],
+            mode=word(lj["mode"]),
+            status=word(lj["status"]),
+            at=local_time(lj["started_at"]),
+            counts=job_counts(lj["counts"]),
+        ),
+    )
+    last = st["last_ingest"]
+    t.add_row(
+        _("last ingest"),
+        _("none")
+        if not last
+        else _(
+            "{kind} {file} at {at}: new {new}, updated {updated}, unchanged {unchanged}, rejected {rejected}"
+        ).format(
+            kind=word(last["kind"]),
+            file=Path(last["file"]).name,
+            at=local_time(last["finished_at"]),
+            new=last["n_new"],
+            updated=last["n_updated"],
+            unchanged=last["n_unchanged"],
+            rejected=last["n_rejected"],
+        ),
+    )
+    return t
+
+
+def status_problems(st: dict) -> list[str]:
+    """The photos without a usable face, one line each."""
+    return [
+        _("  photo {id} {path}: {status} {error}").format(
+            id=p["id"], path=p["original_path"], status=word(p["status"]), error=p["error"] or ""
+        )
+        for p in st["photo_problems"]
+    ]
