@@ -30,6 +30,7 @@ from reunite.display import (
     WORDS,
     audit_word,
     level_word,
+    place_reading,
     status_heading,
     status_problems,
     status_table,
@@ -442,7 +443,7 @@ def resolve_place(
         if not hits:
             c.console.print(_("{text}: no administrative unit recognised").format(text=text))
         for i, h in enumerate(hits, 1):
-            c.console.print(f"{i}. {h.describe()}", highlight=False)
+            c.console.print(f"{i}. {place_reading(h)}", highlight=False)
 
     run(ctx, go)
 

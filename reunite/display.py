@@ -111,6 +111,27 @@ WORDS = {  # statuses, decisions, kinds, modes, record sides
     "demographic": N_("sex and age"),
 }
 
+# how a place was read (places.resolve): the first word of PlaceHit.how; a rule may follow it (fuzzy l+n)
+HOW_WORDS = {
+    "exact": N_("written exactly"),
+    "short": N_("short name"),
+    "historical": N_("former name"),
+    "abbreviation": N_("abbreviation"),
+    "homophone": N_("sounds the same"),
+    "dialect": N_("sounds alike in the dialect"),
+    "fuzzy": N_("sounds close"),
+}
+
+
+def place_reading(hit: object) -> str:
+    """A reading of a free-text place: 河南省周口市商水县 [411623]: sounds the same ('上水', confidence 0.75)."""
+    first, _sep, rule = hit.how.partition(" ")
+    how = _(HOW_WORDS[first]) if first in HOW_WORDS else first
+    return _("{name} [{code}]: {how} ({span!r}, confidence {confidence:.2f})").format(
+        name=hit.name, code=hit.code, how=f"{how} {rule}".strip(), span=hit.span, confidence=hit.confidence
+    )
+
+
 # a registration's kind as the police read it (寻亲登记 / 易走失 / 返乡台账)
 KIND_WORDS = {"missing": "missing", "at_risk": "at_risk", "returned": "returned_entry"}
 

@@ -207,3 +207,11 @@ def test_usage_errors_are_chinese_too(runner, tmp_path, args, chinese, monkeypat
     assert r.exit_code == 2 and chinese in r.output, r.output
     monkeypatch.setenv("REUNITE_LANG", "en")
     assert "Error" in runner.invoke(app, ["--home", str(tmp_path), *args]).output
+
+
+def test_resolve_place_says_how_it_read_the_place(runner, monkeypatch):
+    monkeypatch.setenv("REUNITE_LANG", "zh")
+    zh = runner.invoke(app, ["resolve-place", "湖北襄樊"])
+    assert zh.exit_code == 0 and "湖北省襄阳市 [420600]：旧名（'襄樊'" in zh.output
+    en = runner.invoke(app, ["--lang", "en", "resolve-place", "贺南上水", "--accent", "河南口音"])
+    assert "河南省周口市商水县 [411623]: sounds the same ('上水', confidence" in en.output
