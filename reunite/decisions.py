@@ -70,10 +70,12 @@ def _closing(stacks: dict[tuple[int, int], list[Decision]]) -> dict[tuple[int, i
     return {pair: s[-1] for pair, s in stacks.items() if s and s[-1].decision in CLOSING}
 
 
-def _label(store: Store, resident_id: int, missing_id: int) -> str:
+def pair_label(store: Store, resident_id: int, missing_id: int) -> str:
+    """A pair by its records' external ids (R1 ~ M1); a side a purge removed reads "(purged)". Decisions and
+    their audit rows name pairs by internal id, so that a purge leaves no identifier behind."""
     r = store.conn.execute("SELECT external_id FROM residents WHERE id = ?", (resident_id,)).fetchone()
     m = store.conn.execute("SELECT external_id FROM missing_persons WHERE id = ?", (missing_id,)).fetchone()
-    return f"{r[0] if r else resident_id} ~ {m[0] if m else missing_id}"
+    return f"{r[0] if r else '(purged)'} ~ {m[0] if m else '(purged)'}"
 
 
 def record_decision(
@@ -104,13 +106,14 @@ def record_decision(
             ]
             if others and not force:
                 taken = "; ".join(
-                    f"{_label(store, d.resident_id, d.missing_id)} ({_(d.decision)} {local_time(d.at)})" for d in others
+                    f"{pair_label(store, d.resident_id, d.missing_id)} ({_(d.decision)} {local_time(d.at)})"
+                    for d in others
                 )
                 raise DecisionConflictError(
                     _(
                         "{pair}: already {taken}. Undo that decision first (reunite review ... --undo), or confirm"
                         " both with --force --note"
-                    ).format(pair=_label(store, resident_id, missing_id), taken=taken)
+                    ).format(pair=pair_label(store, resident_id, missing_id), taken=taken)
                 )
         at = now_iso()
         actor = by or current_actor()
@@ -135,7 +138,7 @@ def undo_decision(store: Store, resident_id: int, missing_id: int, note: str | N
         stack = stacks.get((resident_id, missing_id)) or []
         if not stack:
             raise NotFoundError(
-                _("{pair}: no decision in force to undo").format(pair=_label(store, resident_id, missing_id))
+                _("{pair}: no decision in force to undo").format(pair=pair_label(store, resident_id, missing_id))
             )
         undone = stack[-1]
         store.conn.execute(

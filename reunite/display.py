@@ -162,11 +162,15 @@ def detail_of(t: dict) -> str:
     return shown(t.get("detail") or "", t.get("say"))
 
 
+def _moved(terms: list[dict]) -> list[dict]:
+    """The terms that moved the weight (not the prior), strongest first."""
+    return sorted((t for t in terms if t["term"] != "prior" and t["weight"]), key=lambda t: -abs(t["weight"]))
+
+
 def evidence(terms: list[dict], limit: int | None = None) -> str:
     """The terms that moved the weight, strongest first, in words: 姓名方言音近 (l/n: 牛桂华 ~ 刘桂花) +6.6."""
-    moved = sorted((t for t in terms if t["term"] != "prior" and t["weight"]), key=lambda t: -abs(t["weight"]))
     parts = []
-    for t in moved[:limit]:
+    for t in _moved(terms)[:limit]:
         text = detail_of(t)
         level, weight = level_word(t["term"], t["level"]), f"{t['weight']:+.1f}"
         if text:
@@ -178,8 +182,7 @@ def evidence(terms: list[dict], limit: int | None = None) -> str:
 
 def strongest(terms: list[dict], n: int = 3) -> str:
     """The n terms that moved the weight most, short: 姓名方言音近 +6.6; 同一地级市 +4.1."""
-    top = sorted((t for t in terms if t["term"] != "prior" and t["weight"]), key=lambda t: -abs(t["weight"]))[:n]
-    return _("; ").join(f"{level_word(t['term'], t['level'])} {t['weight']:+.1f}" for t in top)
+    return _("; ").join(f"{level_word(t['term'], t['level'])} {t['weight']:+.1f}" for t in _moved(terms)[:n])
 
 
 def counts(d: dict) -> str:

@@ -14,6 +14,7 @@ import re
 from datetime import date
 from pathlib import Path
 
+from reunite.decisions import pair_label
 from reunite.display import detail_of, evidence, kind_word, level_word, term_word, word
 from reunite.errors import UsageError
 from reunite.files import record_label, replacing, write_manifest
@@ -448,13 +449,7 @@ def audit_rows(store: Store, since: str | None = None) -> list[dict]:
         row = dict(r)
         row["detail"] = json.loads(row["detail"]) if row["detail"] else None
         if row["action"] == "review" and row["subject"] and "~" in row["subject"]:
-            row["subject"] = _pair_label(store, row["subject"])
+            rid, _sep, mid = row["subject"].partition("~")
+            row["subject"] = pair_label(store, int(rid), int(mid))
         out.append(row)
     return out
-
-
-def _pair_label(store: Store, subject: str) -> str:
-    rid, _sep, mid = subject.partition("~")
-    r = store.conn.execute("SELECT external_id FROM residents WHERE id = ?", (rid,)).fetchone()
-    m = store.conn.execute("SELECT external_id FROM missing_persons WHERE id = ?", (mid,)).fetchone()
-    return f"{r[0] if r else '(purged)'} ~ {m[0] if m else '(purged)'}"

@@ -115,8 +115,7 @@ class _RowBuilder:
         try:
             return fn(value)
         except ParseError as exc:
-            shown = _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
-            self.errors.append(Reject(self.rownum, header, shown, str(exc), FIELD_KEPT))
+            self.errors.append(Reject(self.rownum, header, _shown(name, value), str(exc), FIELD_KEPT))
             self.unparsed.add(name)
             return None
 
@@ -128,8 +127,7 @@ class _RowBuilder:
 
     def fail(self, name: str, reason: str, outcome: str = FIELD_KEPT) -> None:
         header, value = self.cells.get(name, (name, None))
-        shown = _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
-        self.errors.append(Reject(self.rownum, header, shown, reason, outcome))
+        self.errors.append(Reject(self.rownum, header, _shown(name, value), reason, outcome))
         self.unparsed.add(name)
 
     def names(self, side: str) -> list[NameEntry]:
@@ -152,6 +150,11 @@ class _RowBuilder:
 def _age_on(birth_date: str, day: str | None) -> int:
     born, on = date.fromisoformat(birth_date), date.fromisoformat(day) if day else date.today()
     return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _shown(name: str, value: object) -> str:
+    """A rejected cell as the rejects file shows it: ID and phone numbers and contacts masked."""
+    return _mask(str(value)) if name in SENSITIVE_FIELDS else clean_text(value)
 
 
 def _mask(text: str) -> str:

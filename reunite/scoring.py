@@ -167,7 +167,6 @@ SHOWN_MAX = 0.99  # above this, the benchmark cannot tell: shown as ">0.99" and 
 # Below this many open records the logistic is not calibrated (the prior of a small station assumes half its
 # residents have a record there, and strangers reached p 0.9 among 12 records): the weight alone is shown.
 CALIBRATED_MIN_RECORDS = 10_000
-UNCALIBRATED = f" (not calibrated below {CALIBRATED_MIN_RECORDS:,} open records: read the weight)"
 
 
 @dataclass
@@ -258,12 +257,6 @@ def score(
         terms.append(Term(lv.term, lv.level, round(w, 3), detail, m, u))
     total = sum(t.weight for t in terms)
     return Score(round(total, 3), match_probability(total, params.n_missing), terms)
-
-
-def strongest_terms(terms: list[dict], n: int = 3) -> str:
-    """The n terms that moved a stored candidate's weight most, as `name dialect +6.6; place ... `."""
-    top = sorted((t for t in terms if t["term"] != "prior"), key=lambda t: -abs(t["weight"]))[:n]
-    return "; ".join(f"{t['term']} {t['level']} {t['weight']:+.1f}" for t in top)
 
 
 def sample_pairs(resident_ids: list[int], missing_ids: list[int], n: int, seed: int = 0) -> list[tuple[int, int]]:
