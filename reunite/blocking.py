@@ -6,7 +6,7 @@ blocking leaves."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,9 +125,9 @@ class NameIndex:
             setattr(out, name, getattr(self, name).patched(removed, getattr(added, name)))
         return out
 
-    def lookup_ids(self, keys: NameKeys, blocks: tuple[str, ...] = BLOCKS, max_block: int | None = None) -> np.ndarray:
-        """Record ids sharing any of the given blocks, sorted; blocks larger than max_block are skipped
-        (reported by the caller), since a given name like 伟 alone says little."""
+    @staticmethod
+    def wanted(keys: NameKeys, blocks: tuple[str, ...] = BLOCKS) -> list[tuple[str, str]]:
+        """The (table, key) blocks a name is looked up in."""
         # "heard": a name heard alone (桂花, 小明) against given names; a nickname's core (小花 -> 花) against
         # the last given syllable
         wanted = [("full", "full", k) for k in keys.fold_key.split(";") if k] + [
@@ -136,12 +136,27 @@ class NameIndex:
             ("heard", "given", keys.whole_key),
             ("heard", "last", keys.given_key if keys.nickname else ""),
         ]
+        return [(table, key) for block, table, key in wanted if block in blocks and key]
+
+    def block_sizes(self, keys: NameKeys, blocks: tuple[str, ...] = BLOCKS) -> dict[tuple[str, str], int]:
+        """How many records each of a name's blocks holds here (a shard's share of the global block size)."""
+        return {(table, key): len(getattr(self, table).get(key, ())) for table, key in self.wanted(keys, blocks)}
+
+    def lookup_ids(
+        self,
+        keys: NameKeys,
+        blocks: tuple[str, ...] = BLOCKS,
+        max_block: int | None = None,
+        skip: Collection[tuple[str, str]] = (),
+    ) -> np.ndarray:
+        """Record ids sharing any of the given blocks, sorted; blocks larger than max_block are skipped
+        (reported by the caller), since a given name like 伟 alone says little. `skip`: (table, key) blocks
+        known to be too large elsewhere (a shard holds part of a block that is too large in all)."""
         parts = []
-        for block, table, key in wanted:
-            if block in blocks and key:
-                ids = getattr(self, table).get(key, ())
-                if len(ids) and (max_block is None or len(ids) <= max_block):
-                    parts.append(np.asarray(ids, dtype=np.int64))
+        for table, key in self.wanted(keys, blocks):
+            ids = getattr(self, table).get(key, ())
+            if len(ids) and (max_block is None or len(ids) <= max_block) and (table, key) not in skip:
+                parts.append(np.asarray(ids, dtype=np.int64))
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
     def lookup(self, keys: NameKeys, blocks: tuple[str, ...] = BLOCKS, max_block: int | None = None) -> set[int]:

@@ -147,8 +147,22 @@ def attach_faces(blocks: SideBlocks, store: Store, side: str, settings_key: str 
     its own versions; the blocks may be a saved snapshot's)."""
     if settings_key is None or store.workspace is None:
         return blocks
+    face, owner = load_side(store.workspace, side), store.face_photo_ids(side, settings_key)
+    return with_faces(blocks, face, owner, store, side, settings_key)
+
+
+def with_faces(
+    blocks: SideBlocks,
+    face: SideIndex | None,
+    photo_owner: dict[int, int],
+    store: Store,
+    side: str,
+    settings_key: str,
+) -> SideBlocks:
+    """A copy of the blocks with this face index and photo owners (a shard gets an index over its own
+    share of the workspace's index), the missing side's partitions and per-record photo statistics."""
     out = copy.copy(blocks)
-    out.face, out.photo_owner = load_side(store.workspace, side), store.face_photo_ids(side, settings_key)
+    out.face, out.photo_owner = face, photo_owner
     if side == "missing" and out.face is not None and out.face.size:
         photo_ids, vectors = out.face.vectors()
         if vectors is None:  # an IVF index does not hand its vectors back cheaply: read them from the store
@@ -227,6 +241,7 @@ class Found:
     by_source: dict[str, np.ndarray] = field(default_factory=dict)  # source -> sorted ids it found
     bound_hit: bool = False
     faces: FaceHits = field(default_factory=FaceHits)
+    keys: np.ndarray | None = None  # order keys (aligned with ids) where asked for (a shard's candidates)
 
     def sources(self, i: int) -> set[str]:
         """The blocks (face, name, place, demographic) that found candidate i."""
@@ -238,10 +253,54 @@ class Found:
         return out
 
 
-Rows = list[tuple[np.ndarray, np.ndarray]]
+Row = tuple[np.ndarray, np.ndarray]  # (distances, photo ids), closest first
+Rows = list[Row]
+FILTERED = ("sex_age", "region")  # the filtered searches (facesearch.py), in the order their rows are kept
 
 
-def _closest(rows: Rows, extra: Rows, blocks: SideBlocks) -> tuple[dict[int, float], float]:
+@dataclass
+class FaceRows:
+    """A batch's raw nearest-photo rows, one entry per query (a person's photo, or the mean encoding of
+    several): the unfiltered row and the filtered rows by kind, and the owner of every photo in them.
+    A shard returns these for its own photos; merge_face_rows makes the rows one search would have."""
+
+    queries: list[tuple[int, bool]] = field(default_factory=list)  # (person id, is the mean encoding)
+    unfiltered: Rows = field(default_factory=list)
+    filtered: list[dict[str, Row]] = field(default_factory=list)
+    owners: dict[int, int] = field(default_factory=dict)  # photo id -> active owner
+    searched: bool = False  # there was an index to search
+
+
+def _top(rows: Rows, k: int) -> Row:
+    """The k closest of several rows (ties by photo id); photos a search padded with (-1) dropped."""
+    d = np.concatenate([r[0] for r in rows]).astype(np.float32)
+    ids = np.concatenate([r[1] for r in rows]).astype(np.int64)
+    real = ids >= 0
+    d, ids = d[real], ids[real]
+    top = np.lexsort((ids, d))[:k]
+    return d[top], ids[top]
+
+
+def merge_face_rows(parts: list[FaceRows]) -> FaceRows:
+    """The rows of a search over the union of the parts' photos: the top FACE_K (FILTERED_K) of the union
+    is the merge of each part's top FACE_K (FILTERED_K), the search being exact in each."""
+    searched = [p for p in parts if p.searched]
+    if not searched:
+        return FaceRows(parts[0].queries if parts else [])
+    first = searched[0]
+    out = FaceRows(first.queries, searched=True)
+    for q in range(len(first.queries)):
+        out.unfiltered.append(_top([p.unfiltered[q] for p in searched], FACE_K))
+        kinds = [kind for kind in FILTERED if any(kind in p.filtered[q] for p in searched)]
+        out.filtered.append(
+            {kind: _top([p.filtered[q][kind] for p in searched if kind in p.filtered[q]], FILTERED_K) for kind in kinds}
+        )
+    for p in searched:
+        out.owners.update(p.owners)
+    return out
+
+
+def _closest(rows: Rows, extra: Rows, owner_of: dict[int, int]) -> tuple[dict[int, float], float]:
     """The closest distance per owner over the rows, and the floor: how far any photo not returned is (from
     the unfiltered rows: at least the K-th distance, unknown (0) if the search padded)."""
     if not rows:
@@ -253,17 +312,17 @@ def _closest(rows: Rows, extra: Rows, blocks: SideBlocks) -> tuple[dict[int, flo
     best: dict[int, float] = {}
     for row_d, row_ids in (*rows, *extra):
         for dist, pid in zip(row_d.tolist(), row_ids.tolist(), strict=True):
-            owner = blocks.photo_owner.get(pid)
+            owner = owner_of.get(pid)
             if owner is not None and dist < best.get(owner, 9.0):
                 best[owner] = dist
     return best, floor
 
 
-def _merge_hits(pairs: tuple[Rows, Rows], mean: tuple[Rows, Rows] | None, blocks: SideBlocks) -> FaceHits:
+def _merge_hits(pairs: tuple[Rows, Rows], mean: tuple[Rows, Rows] | None, owner_of: dict[int, int]) -> FaceHits:
     """FaceHits from the rows of the person's photos (unfiltered, filtered) and of its mean encoding (None:
     one photo, the mean is the photo)."""
-    best, floor = _closest(*pairs, blocks)
-    mean_best, mean_floor = _closest(*mean, blocks) if mean is not None else (best, floor)
+    best, floor = _closest(*pairs, owner_of)
+    mean_best, mean_floor = _closest(*mean, owner_of) if mean is not None else (best, floor)
     order = dict(best)
     for owner, dist in mean_best.items():
         order[owner] = min(dist, order.get(owner, dist))
@@ -275,16 +334,24 @@ def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceH
     gallery is partitioned (facesearch.py), the FILTERED_K nearest among the records of a compatible sex and
     birth year, and as many again among those of the accent's dialect region where it gives one; for a
     resident with several photos, the same for their mean encoding. One batched search for the batch."""
-    rows: list[tuple[ResidentView, np.ndarray, bool]] = []  # (person, query, is the mean encoding)
+    return hits_from_rows(people, face_rows(people, blocks))
+
+
+def face_rows(people: list[ResidentView], blocks: SideBlocks) -> FaceRows:
+    """The raw rows face_hits takes its hits from (over these blocks' photos only)."""
+    queries: list[tuple[ResidentView, np.ndarray, bool]] = []  # (person, query, is the mean encoding)
     for r in people:
-        rows += [(r, v, False) for _, v, _ in r.faces]
+        queries += [(r, v, False) for _, v, _ in r.faces]
         if len(r.faces) > 1:
-            rows.append((r, np.mean([v for _, v, _ in r.faces], axis=0), True))
-    if not rows or blocks.face is None or not blocks.face.size:
-        return {r.id: FaceHits() for r in people}
-    queries = np.stack([v for _, v, _ in rows]).astype(np.float32)
-    d, ids = blocks.face.search(queries, FACE_K)
-    filtered: list[Rows] = [[] for _ in rows]
+            queries.append((r, np.mean([v for _, v, _ in r.faces], axis=0), True))
+    out = FaceRows([(r.id, is_mean) for r, _, is_mean in queries])
+    if not queries or blocks.face is None or not blocks.face.size:
+        return out
+    vectors = np.stack([v for _, v, _ in queries]).astype(np.float32)
+    d, ids = blocks.face.search(vectors, FACE_K)
+    out.searched = True
+    out.unfiltered = [(d[k], ids[k]) for k in range(len(queries))]
+    out.filtered = [{} for _ in queries]
     if blocks.face_parts is not None:
         sel, local = {}, {}
         for r in people:
@@ -292,23 +359,34 @@ def face_hits(people: list[ResidentView], blocks: SideBlocks) -> dict[int, FaceH
             sel[r.id] = blocks.face_parts.select(sex, window)
             if region is not None and blocks.face_regions is not None:
                 local[r.id] = blocks.face_regions.select(sex, window, region)
-        for k, hits in enumerate(blocks.face_parts.search(queries, [sel[r.id] for r, _, _ in rows], FILTERED_K)):
-            filtered[k].append(hits)
-        at = [k for k, (r, _, _) in enumerate(rows) if r.id in local]
+        for k, hits in enumerate(blocks.face_parts.search(vectors, [sel[r.id] for r, _, _ in queries], FILTERED_K)):
+            out.filtered[k]["sex_age"] = hits
+        at = [k for k, (r, _, _) in enumerate(queries) if r.id in local]
         if at and blocks.face_regions is not None:
-            regional = blocks.face_regions.search(queries[at], [local[rows[k][0].id] for k in at], FILTERED_K)
+            regional = blocks.face_regions.search(vectors[at], [local[queries[k][0].id] for k in at], FILTERED_K)
             for k, hits in zip(at, regional, strict=True):
-                filtered[k].append(hits)
+                out.filtered[k]["region"] = hits
+    found = np.unique(np.concatenate([ids.ravel(), *(h[1] for f in out.filtered for h in f.values())]))
+    out.owners = {p: blocks.photo_owner[p] for p in found.tolist() if p in blocks.photo_owner}
+    return out
+
+
+def hits_from_rows(people: list[ResidentView], rows: FaceRows) -> dict[int, FaceHits]:
+    """Each person's FaceHits from the rows of their queries."""
+    if not rows.searched:
+        return {r.id: FaceHits() for r in people}
     by_person: dict[tuple[int, bool], list[int]] = {}
-    for k, (r, _, is_mean) in enumerate(rows):
-        by_person.setdefault((r.id, is_mean), []).append(k)
+    for k, key in enumerate(rows.queries):
+        by_person.setdefault(key, []).append(k)
 
     def part(key: tuple[int, bool]) -> tuple[Rows, Rows]:
         ks = by_person.get(key, [])
-        return [(d[k], ids[k]) for k in ks], [hits for k in ks for hits in filtered[k]]
+        extra = [rows.filtered[k][kind] for k in ks for kind in FILTERED if kind in rows.filtered[k]]
+        return [rows.unfiltered[k] for k in ks], extra
 
     return {
-        r.id: _merge_hits(part((r.id, False)), part((r.id, True)) if len(r.faces) > 1 else None, blocks) for r in people
+        r.id: _merge_hits(part((r.id, False)), part((r.id, True)) if len(r.faces) > 1 else None, rows.owners)
+        for r in people
     }
 
 
@@ -317,28 +395,63 @@ def _face_hits(vectors: list[np.ndarray], blocks: SideBlocks) -> FaceHits:
     if not vectors or blocks.face is None or not blocks.face.size:
         return FaceHits()
     d, ids = blocks.face.search(np.stack(vectors), FACE_K)
-    return _merge_hits((list(zip(d, ids, strict=True)), []), None, blocks)
+    return _merge_hits((list(zip(d, ids, strict=True)), []), None, blocks.photo_owner)
 
 
-def _name_hits(names: list[str], blocks: SideBlocks) -> list[np.ndarray]:
+def _name_hits(names: list[str], blocks: SideBlocks, hints: ShardHints | None = None) -> list[np.ndarray]:
     out = []
     for n in names:
         k = keys_for_text(n)
-        if k is not None:
+        if k is None:
+            continue
+        if hints is None:
             out.append(blocks.names.lookup_ids(k, max_block=MAX_NAME_BLOCK))
+        else:  # a shard holds part of each block: the blocks too large in all are named
+            out.append(blocks.names.lookup_ids(k, skip=hints.skip))
     return out
 
 
-def _found(parts: list[tuple[str, np.ndarray]], bound: int | None, faces: FaceHits) -> Found:
-    """The first `bound` distinct ids (all without a bound) in the order of the parts (faces first)."""
-    every = np.concatenate([a for _, a in parts]) if parts else np.zeros(0, dtype=np.int64)
+def name_block_sizes(names: list[str], blocks: SideBlocks) -> dict[tuple[str, str], int]:
+    """The size here of every block the names are looked up in (summed over shards: the global size)."""
+    out: dict[tuple[str, str], int] = {}
+    for n in names:
+        k = keys_for_text(n)
+        if k is not None:
+            out.update(blocks.names.block_sizes(k))
+    return out
+
+
+@dataclass
+class ShardHints:
+    """What a shard cannot see on its own and the client merged from every shard: the name blocks too large
+    over all shards, and whether the demographic block has records in the accent's region anywhere."""
+
+    skip: frozenset[tuple[str, str]] = frozenset()
+    regional: bool | None = None
+
+
+Part = tuple[str, np.ndarray, int, np.ndarray | None]  # (source, ids, part number, order within the part)
+KEY_SHIFT = 40  # a candidate's order key: part number << KEY_SHIFT | its order within the part
+
+
+def _found(parts: list[Part], bound: int | None, faces: FaceHits, keyed: bool = False) -> Found:
+    """The first `bound` distinct ids (all without a bound) in the order of the parts (faces first). Keyed:
+    each id's order key too (part number, order within the part: the face position or the id), the same in
+    a shard as over all records, so that shards agree on the order of all candidates."""
+    every = np.concatenate([a for _, a, _, _ in parts]) if parts else np.zeros(0, dtype=np.int64)
     _, first = np.unique(every, return_index=True)
-    ordered = every[np.sort(first)]
+    picked = np.sort(first)
+    ordered = every[picked]
     by_source: dict[str, np.ndarray] = {}
-    for source, arr in parts:
+    for source, arr, _, _ in parts:
         by_source[source] = np.union1d(by_source[source], arr) if source in by_source else np.unique(arr)
     hit = bound is not None and len(ordered) > bound
-    return Found((ordered[:bound] if hit else ordered).tolist(), by_source, hit, faces)
+    keys = None
+    if keyed:
+        number = np.concatenate([np.full(len(a), n, np.int64) for _, a, n, _ in parts]) if parts else every
+        within = np.concatenate([a if w is None else w for _, a, _, w in parts]) if parts else every
+        keys = (number[picked] << KEY_SHIFT) | within[picked].astype(np.int64)
+    return Found((ordered[:bound] if hit else ordered).tolist(), by_source, hit, faces, keys)
 
 
 def _birth_window(r: ResidentView) -> tuple[int, int] | None:
@@ -359,15 +472,25 @@ def _sex_compatible(gender: str | None, pos: np.ndarray, blocks: SideBlocks) -> 
 
 
 def candidates_for_resident(
-    r: ResidentView, blocks: SideBlocks, bound: int | None, faces: FaceHits | None = None
+    r: ResidentView,
+    blocks: SideBlocks,
+    bound: int | None,
+    faces: FaceHits | None = None,
+    hints: ShardHints | None = None,
 ) -> Found:
     """Face, name, place and demographic blocks; cut at `bound` in that order (None: the caller bounds).
-    `faces`: the resident's face hits when the batch was searched at once (face_hits)."""
+    `faces`: the resident's face hits when the batch was searched at once (face_hits). With `hints`, the
+    blocks are one shard's, the face hits those of all shards: the shard's candidates, with order keys."""
     faces = faces if faces is not None else face_hits([r], blocks)[r.id]
-    parts: list[tuple[str, np.ndarray]] = [("face", faces.ids)]
-    parts += [("name", a) for a in _name_hits(r.names, blocks)]
+    face_ids, face_at = faces.ids, None
+    if hints is not None:  # the hits of this shard's records, each at its place among all hits
+        pos = np.minimum(blocks.positions(face_ids), max(len(blocks.ids) - 1, 0))
+        mine = np.flatnonzero(blocks.ids[pos] == face_ids) if len(blocks.ids) else np.zeros(0, np.int64)
+        face_ids, face_at = face_ids[mine], mine.astype(np.int64)
+    parts: list[Part] = [("face", face_ids, 0, face_at)]
+    parts += [("name", a, 1 + j, None) for j, a in enumerate(_name_hits(r.names, blocks, hints))]
     birth_window = _birth_window(r)
-    for p in r.places:
+    for number, p in enumerate(r.places, start=1000):
         if p.span != "place_clues" or p.confidence < 0.3:
             continue
         members = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
@@ -380,36 +503,53 @@ def candidates_for_resident(
         if birth_window is not None:
             year = blocks.birth_year[pool]
             keep &= (year < 0) | ((birth_window[0] <= year) & (year <= birth_window[1]))
-        parts.append(("place", blocks.ids[pool[keep]]))
-    if not r.faces and not r.names and r.age_min is not None and r.age_max is not None:
-        found_year = int(r.found_date[:4]) if r.found_date else date.today().year
-        tol = 3 + int(0.1 * r.age_max)
-        years = range(found_year - r.age_max - tol, found_year - r.age_min + tol + 1)
-        pools = [blocks.by_birth_year[y] for y in years if y in blocks.by_birth_year]
-        if pools:
-            pos = np.sort(np.concatenate(pools))
-            pos = pos[_sex_compatible(r.gender, pos, blocks)]
-            group = group_from_accent(r.accent)
-            region = 0
-            for province, g in PROVINCE_GROUP.items():
-                if g == group and province in blocks.provinces:
-                    region |= 1 << blocks.provinces[province]
-            if region:
-                in_region = pos[(blocks.province_bits[pos] & np.int64(region)) != 0]
-                pos = in_region if len(in_region) else pos
-            parts.append(("demographic", blocks.ids[pos]))
-    return _found(parts, bound, faces)
+        parts.append(("place", blocks.ids[pool[keep]], number, None))
+    demographic = _demographic(r, blocks)
+    if demographic is not None:
+        pos, in_region = demographic
+        regional = hints.regional if hints is not None and hints.regional is not None else len(in_region) > 0
+        parts.append(("demographic", blocks.ids[in_region if regional else pos], 100_000, None))
+    return _found(parts, bound, faces, keyed=hints is not None)
+
+
+def _demographic(r: ResidentView, blocks: SideBlocks) -> tuple[np.ndarray, np.ndarray] | None:
+    """For a resident with neither a usable photo nor a name: positions of the records of a compatible birth
+    year and sex, and those of them in the accent's region (used instead where there are any)."""
+    if r.faces or r.names or r.age_min is None or r.age_max is None:
+        return None
+    found_year = int(r.found_date[:4]) if r.found_date else date.today().year
+    tol = 3 + int(0.1 * r.age_max)
+    years = range(found_year - r.age_max - tol, found_year - r.age_min + tol + 1)
+    pools = [blocks.by_birth_year[y] for y in years if y in blocks.by_birth_year]
+    if not pools:
+        return None
+    pos = np.sort(np.concatenate(pools))
+    pos = pos[_sex_compatible(r.gender, pos, blocks)]
+    group = group_from_accent(r.accent)
+    region = 0
+    for province, g in PROVINCE_GROUP.items():
+        if g == group and province in blocks.provinces:
+            region |= 1 << blocks.provinces[province]
+    if not region:
+        return pos, pos[:0]
+    return pos, pos[(blocks.province_bits[pos] & np.int64(region)) != 0]
+
+
+def regional_demographic(r: ResidentView, blocks: SideBlocks) -> bool:
+    """Whether this side's demographic block for the resident has records in the accent's region."""
+    demographic = _demographic(r, blocks)
+    return demographic is not None and len(demographic[1]) > 0
 
 
 def candidates_for_missing(m: MissingView, blocks: SideBlocks, bound: int) -> Found:
     """Reverse direction: residents in care for one missing-person record."""
     faces = _face_hits([v for _, v, _ in m.faces], blocks)
-    parts: list[tuple[str, np.ndarray]] = [("face", faces.ids)]
-    parts += [("name", a) for a in _name_hits(m.names, blocks)]
-    for p in m.places:
+    parts: list[Part] = [("face", faces.ids, 0, None)]
+    parts += [("name", a, 1 + j, None) for j, a in enumerate(_name_hits(m.names, blocks))]
+    for number, p in enumerate(m.places, start=1000):
         if p.span not in ("hometown", "id_region") or p.confidence < 0.3:
             continue
         members = blocks.county.get(p.code[:6]) if p.level >= 3 else blocks.prefecture.get(p.code[:4])
         if len(members):
-            parts.append(("place", members))
+            parts.append(("place", members, number, None))
     return _found(parts, bound, faces)

@@ -210,6 +210,18 @@ def load_side(ws: Workspace, side: str, version: str | None = None) -> SideIndex
     return SideIndex(index, ids)
 
 
+def live_photo_ids(ws: Workspace, side: str, version: str | None = None) -> np.ndarray:
+    """The photo ids the side's index holds in this version (without loading the index): what a shard of
+    the side must hold to search exactly what the index searches."""
+    version = version or current_version(ws)
+    if version is None:
+        return np.zeros(0, np.int64)
+    manifest = read_manifest(ws, version)
+    state = _load_state(ws.indexes / version, side, manifest)
+    base = state.base_ids[~np.isin(state.base_ids, state.tomb)]
+    return np.sort(np.concatenate([base, state.delta_ids]).astype(np.int64))
+
+
 def prune_versions(ws: Workspace, keep: int) -> list[str]:
     """Delete all but the newest `keep` version directories (never the current one). Base files shared
     with newer versions live on through their hard links."""

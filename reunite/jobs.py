@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 
 from reunite.calibration import workspace_calibration
+from reunite.cluster import EngineOptions, run_sharded
 from reunite.compare import comparison_vector
 from reunite.decisions import current_decisions
 from reunite.errors import NotFoundError
@@ -90,10 +91,11 @@ def run_match(
     on_progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
     exhaustive: bool = False,
+    engine: EngineOptions | None = None,
 ) -> JobResult:
     """Run one job and store its ranked candidates (both directions as asked). Refuses (LockHeldError)
     while an index run holds the index, and no index run starts while it runs; jobs whose process died are
-    marked failed first."""
+    marked failed first. `engine`: run the batches on a Dask cluster over the shards (cluster.py)."""
     with index_lock(store.workspace, shared=True) if store.workspace else nullcontext():
         reap_dead_jobs(store)
         t_start = time.perf_counter()
@@ -120,7 +122,10 @@ def run_match(
         ]
         try:
             with job_lock(store, job_id):
-                _run_batches(store, spec, batches, workers, result, on_progress)
+                if engine is not None and not exhaustive:
+                    run_sharded(store, spec, batches, result, engine, on_progress)
+                else:
+                    _run_batches(store, spec, batches, workers, result, on_progress)
                 result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
                 finish_job(store, result, {"resident": targets_r, "missing": targets_m})
         except BaseException:

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 from reunite.calibration import Calibration, workspace_calibration
-from reunite.candidates import Found, attach_faces, build_blocks, candidates_for_missing, candidates_for_resident
+from reunite.candidates import (
+    FaceHits,
+    Found,
+    attach_faces,
+    build_blocks,
+    candidates_for_missing,
+    candidates_for_resident,
+)
 from reunite.candidates import face_hits as find_faces
 from reunite.columnar import MissingTable
 from reunite.compare import compare_candidates, compare_pairs
@@ -23,7 +30,7 @@ from reunite.names import NameFrequencies, surname_of
 from reunite.scoring import Params, Score, score
 from reunite.snapshot import load_missing_side
 from reunite.store import Store
-from reunite.topk import Weights, rank_candidates
+from reunite.topk import Ranked, Weights, rank_candidates
 from reunite.views import MissingView, ResidentView, load_missing, load_residents
 
 ALERT_WEIGHT = 10.0  # registry entries above this are shown first; new candidates above it are alerts
@@ -106,7 +113,11 @@ class BatchContext:
 
     def score(self, direction: str, batch: list[int]) -> BatchOut:
         """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""
-        side, spec = self.side(direction), self.spec
+        return self.score_side(self.side(direction), direction, batch)
+
+    def score_side(self, side: Side, direction: str, batch: list[int]) -> BatchOut:
+        """score() by a given side (a shard's)."""
+        spec = self.spec
         rows: list[tuple] = []
         n_scored = bound_hits = bound_limited = 0
         for compared in side.compare(batch):
@@ -185,28 +196,40 @@ class PrunedResidentSide(Side):
     """Residents against missing-person records by the pruned search (topk.py): exact weights only for the
     candidates that can reach the top k; only the shortlist is explained in full."""
 
+    def people(self, batch: list[int]) -> dict[int, ResidentView]:
+        return load_residents(self.ctx.store, batch, self.ctx.spec.key)
+
+    def faces(self, people: list[ResidentView]) -> dict[int, FaceHits]:
+        return find_faces(people, self.ctx.blocks["resident"])
+
+    def found(self, r: ResidentView, faces: FaceHits) -> Found:
+        # the pruned search applies the bound itself, by upper bound instead of block order
+        return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces)
+
+    def ranked(self, r: ResidentView, f: Found) -> Ranked:
+        ctx, spec = self.ctx, self.ctx.spec
+        return rank_candidates(
+            r,
+            f.ids,
+            ctx.table,
+            ctx.weights,
+            ctx.cal,
+            spec.top_k,
+            spec.min_weight,
+            f.faces,
+            lambda ids: load_missing(ctx.store, ids, spec.key),
+            spec.bound,
+            ctx.blocks["resident"].face_stats,
+        )
+
     def compare(self, batch: list[int]) -> Iterator[Compared]:
         ctx, spec = self.ctx, self.ctx.spec
-        blocks = ctx.blocks["resident"]
-        selves = load_residents(ctx.store, batch, spec.key)
-        faces = find_faces(list(selves.values()), blocks)
-        # the pruned search applies the bound itself, by upper bound instead of block order
-        found = {i: candidates_for_resident(selves[i], blocks, None, faces[i]) for i in batch if i in selves}
+        selves = self.people(batch)
+        faces = self.faces(list(selves.values()))
+        found = {i: self.found(selves[i], faces[i]) for i in batch if i in selves}
         for i, f in found.items():
             r = selves[i]
-            ranked = rank_candidates(
-                r,
-                f.ids,
-                ctx.table,
-                ctx.weights,
-                ctx.cal,
-                spec.top_k,
-                spec.min_weight,
-                f.faces,
-                lambda ids: load_missing(ctx.store, ids, spec.key),
-                spec.bound,
-                blocks.face_stats,
-            )
+            ranked = self.ranked(r, f)
             views = list(load_missing(ctx.store, self._shortlist(list(ranked.weights.items())), spec.key).values())
             views = [m for m in views if m.from_resident_id != r.id]
             vectors = compare_candidates(r, ctx.table, ctx.table.positions([m.id for m in views]), views, ctx.cal)

@@ -79,6 +79,14 @@ class Ranked:
     weights: dict[int, float]
     cut: int = 0  # candidates left out by the bound (those with the lowest upper bounds)
     limited: bool = False  # a left-out candidate's upper bound could have reached the top k
+    # with order keys (a shard): how many candidates there were (registry entries aside) and the upper bounds
+    # and keys of the first bound + 1 of them in the order the bound takes them
+    n: int = 0
+    top_ub: np.ndarray | None = None
+    top_key: np.ndarray | None = None
+
+
+Limit = tuple[float, int]  # (upper bound, order key) of the last candidate the bound keeps over all shards
 
 
 def rank_candidates(
@@ -93,15 +101,21 @@ def rank_candidates(
     load_views: Callable[[list[int]], dict[int, MissingView]],
     bound: int | None = None,
     face_stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
+    keys: np.ndarray | None = None,
+    limit: Limit | None = None,
 ) -> Ranked:
     """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown
     first when they hit); the others are left out because their upper bound is below the k-th exact weight.
     With a bound, only the `bound` candidates with the highest upper bounds (and every registry entry) are
-    considered: the bound then changes the result only where `limited` says so."""
+    considered: the bound then changes the result only where `limited` says so.
+    In a shard (`keys`: each candidate's order key, cand in key order), the upper bounds and keys of the
+    first bound + 1 are returned, and `limit` replaces the bound: the candidates up to the one that the
+    bound keeps last over all shards."""
     ids = np.asarray(cand, dtype=np.int64)
     pos = table.positions(ids)
     keep = table.from_resident[pos] != r.id  # a returned resident's own registry entry
     ids, pos = ids[keep], pos[keep]
+    keys = keys[keep] if keys is not None else None
     if not len(ids):
         return Ranked({})
     partial = np.full(len(ids), weights.prior)
@@ -118,8 +132,15 @@ def rank_candidates(
     is_registry = table.registry[pos]
     registry = np.flatnonzero(is_registry)
     order = order[~is_registry[order]]
+    out = Ranked({}, n=len(order))
+    if keys is not None and bound is not None:
+        out.top_ub, out.top_key = ub[order[: bound + 1]], keys[order[: bound + 1]]
     cut, cut_best = 0, -np.inf
-    if bound is not None and len(order) > bound:
+    if limit is not None and keys is not None:
+        kept = (ub[order] > limit[0]) | ((ub[order] == limit[0]) & (keys[order] <= limit[1]))
+        cut = len(order) - int(kept.sum())
+        order = order[kept]
+    elif bound is not None and len(order) > bound:
         cut, cut_best = len(order) - bound, float(ub[order[bound]])
         order = order[:bound]
     order = np.concatenate([registry, order])
@@ -151,4 +172,5 @@ def rank_candidates(
         done += len(chunk)
     limited = bool(cut) and (len(heap) < top_k or cut_best >= heap[0])
     limited = limited and (min_weight is None or cut_best >= min_weight)
-    return Ranked(exact, cut, limited)
+    out.weights, out.cut, out.limited = exact, cut, limited
+    return out

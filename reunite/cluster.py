@@ -1,0 +1,495 @@
+"""Match jobs on a Dask cluster: the missing-person side in shards (shards.py), one task per resident batch
+and shard, the per-shard results merged into exactly what one process would have stored.
+
+Each shard is exact for its own records; what no shard sees alone is merged by the client between rounds:
+
+1. probe (batch x shard): the shard's nearest photos for the batch's faces, the size of every name block
+   the batch looks up, and whether the shard's demographic block has records in the accent's region.
+2. The client merges them: the top FACE_K (FILTERED_K) over all shards is the merge of each shard's top
+   FACE_K (FILTERED_K), so the face hits and their distance floors are those of one search; a name block is
+   skipped where it is too large over all shards; the regional flag is global.
+3. rank (batch x shard): the pruned search (topk.py) over the shard's candidates, with the global face hits;
+   each returns its residents' top k rows and the upper bounds and order keys of its first bound + 1
+   candidates.
+4. Where a resident's candidates over all shards exceed the bound, the bound keeps the first `bound` of them
+   by (upper bound, order key) over all shards; a shard whose own cut kept a different set is ranked again
+   with that limit, for those residents only.
+5. A resident's top k is the top k of the union of the shards' top k (each shard's are its best in the same
+   order), ranked again. The client writes the rows, the job and the audit, as a local job does.
+
+Tasks carry only paths, numbers and ids: a task reads the job's files (parameters, the batch's residents as
+minimal fields and face templates, the merged hints) from the job folder under the shard root, a folder
+every worker reads. A worker keeps the shards it loaded for the next task. A worker lost mid-job: the
+scheduler runs its tasks again elsewhere (up to `distributed.scheduler.allowed-failures` times), and the job
+fails clearly past that, storing nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reunite.calibration import Calibration, workspace_calibration
+from reunite.candidates import (
+    MAX_NAME_BLOCK,
+    FaceHits,
+    FaceRows,
+    Found,
+    ShardHints,
+    candidates_for_resident,
+    face_rows,
+    hits_from_rows,
+    merge_face_rows,
+    name_block_sizes,
+    regional_demographic,
+)
+from reunite.errors import ReuniteError
+from reunite.i18n import _
+from reunite.jobrecord import JobResult, store_candidates
+from reunite.names import NameFrequencies
+from reunite.runner import ALERT_WEIGHT, BatchContext, BatchSpec, PrunedResidentSide
+from reunite.scoring import Params
+from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
+from reunite.store import Store
+from reunite.topk import Limit, Ranked, Weights, rank_candidates
+from reunite.views import ResidentView, load_missing, load_residents
+
+log = logging.getLogger(__name__)
+
+
+class EngineError(ReuniteError):
+    """The cluster could not run the job (no scheduler at the address, a task lost too often)."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    scheduler: str | None = None  # a running scheduler's address; None: a LocalCluster on this machine
+    workers: int = 2  # LocalCluster workers (one thread each)
+    shards: Path | None = None  # the shard root (default <workspace>/cache/shards)
+    shard_size: int = DEFAULT_SHARD_SIZE
+
+
+@dataclass
+class JobFiles:
+    """What every task of a job needs beyond its numbers, written once by the client."""
+
+    root: str  # the shard root as the workers see it
+    shards: list[ShardInfo]
+    index_version: str | None
+    spec: BatchSpec
+    cal: Calibration
+    freqs: NameFrequencies
+
+
+@dataclass
+class Probe:
+    rows: FaceRows
+    sizes: dict[tuple[str, str], int]
+    regional: set[int]  # residents whose demographic block has records of the region here
+
+
+@dataclass
+class Note:
+    """What a shard's ranking of one resident says about the bound."""
+
+    n: int
+    top_ub: np.ndarray
+    top_key: np.ndarray
+
+
+@dataclass
+class ShardRanked:
+    rows: dict[int, list[tuple]]  # resident -> the shard's top k rows
+    notes: dict[int, Note]
+    scored: int
+
+
+# -- the worker's side --------------------------------------------------------------------------------
+_LOCK = threading.Lock()
+_SHARDS: dict[tuple, LoadedShard] = {}
+_JOBS: dict[str, JobFiles] = {}
+
+
+def _job(job_dir: str) -> JobFiles:
+    with _LOCK:
+        if job_dir not in _JOBS:
+            with open(Path(job_dir) / "job.pkl", "rb") as f:
+                _JOBS.clear()  # one job at a time per worker: the last one's files are gone
+                _JOBS[job_dir] = pickle.load(f)  # written by the client of this workspace
+        return _JOBS[job_dir]
+
+
+def _shard(job: JobFiles, k: int) -> LoadedShard:
+    """Shard k as this job needs it (loaded once per worker; an older version of it is dropped)."""
+    info = job.shards[k]
+    key = (job.root, info.name, info.version, job.spec.key, job.index_version)
+    with _LOCK:
+        if key not in _SHARDS:
+            for old in [c for c in _SHARDS if c[:2] == key[:2]]:
+                del _SHARDS[old]
+            import faiss
+
+            faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
+            _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
+        return _SHARDS[key]
+
+
+def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
+    with open(Path(job_dir) / f"batch-{batch}.pkl", "rb") as f:
+        return pickle.load(f)
+
+
+def probe_task(job_dir: str, batch: int, k: int) -> Probe:
+    """Round 1 in shard k: raw face rows, name block sizes, regional demographic flags."""
+    job, people = _job(job_dir), list(_people(job_dir, batch).values())
+    blocks = _shard(job, k).blocks
+    sizes: dict[tuple[str, str], int] = {}
+    for r in people:
+        sizes.update(name_block_sizes(r.names, blocks))
+    regional = {r.id for r in people if regional_demographic(r, blocks)}
+    return Probe(face_rows(people, blocks), sizes, regional)
+
+
+class ShardSide(PrunedResidentSide):
+    """The pruned search over one shard, with what the client merged from every shard."""
+
+    def __init__(
+        self,
+        ctx: BatchContext,
+        people: dict[int, ResidentView],
+        hits: dict[int, FaceHits],
+        hints: dict[int, ShardHints],
+        limits: dict[int, Limit],
+    ) -> None:
+        super().__init__(ctx)
+        self.all, self.hits, self.hints, self.limits = people, hits, hints, limits
+        self.notes: dict[int, Note] = {}
+
+    def people(self, batch: list[int]) -> dict[int, ResidentView]:
+        return {i: self.all[i] for i in batch if i in self.all}
+
+    def faces(self, people: list[ResidentView]) -> dict[int, FaceHits]:
+        return {r.id: self.hits.get(r.id, FaceHits()) for r in people}
+
+    def found(self, r: ResidentView, faces: FaceHits) -> Found:
+        return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces, self.hints.get(r.id, ShardHints()))
+
+    def ranked(self, r: ResidentView, f: Found) -> Ranked:
+        ctx, spec = self.ctx, self.ctx.spec
+        out = rank_candidates(
+            r,
+            f.ids,
+            ctx.table,
+            ctx.weights,
+            ctx.cal,
+            spec.top_k,
+            spec.min_weight,
+            f.faces,
+            lambda ids: load_missing(ctx.store, ids, spec.key),
+            spec.bound,
+            ctx.blocks["resident"].face_stats,
+            keys=f.keys,
+            limit=self.limits.get(r.id),
+        )
+        empty = np.zeros(0)
+        self.notes[r.id] = Note(
+            out.n,
+            out.top_ub if out.top_ub is not None else empty,
+            out.top_key if out.top_key is not None else empty.astype(np.int64),
+        )
+        return out
+
+
+def rank_task(
+    job_dir: str, batch: int, k: int, only: list[int] | None = None, limits: dict | None = None
+) -> ShardRanked:
+    """Round 3 in shard k: the batch's (or `only` these residents') top k rows and bound notes."""
+    job = _job(job_dir)
+    shard = _shard(job, k)
+    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
+        hits, hints = pickle.load(f)
+    people = _people(job_dir, batch)
+    if only is not None:
+        people = {i: people[i] for i in only if i in people}
+    params = Params.from_json(job.spec.params)
+    ctx = BatchContext(
+        job.spec,
+        shard.store,
+        {"resident": shard.blocks},
+        job.cal,
+        params,
+        job.freqs,
+        shard.table,
+        Weights(params, job.freqs),
+        shard.how,
+    )
+    side = ShardSide(ctx, people, hits, hints, limits or {})
+    out = ctx.score_side(side, "resident", list(people))
+    rows: dict[int, list[tuple]] = {i: [] for i in people}
+    for row in out.rows:
+        rows[row[0]].append(row)
+    return ShardRanked(rows, side.notes, out.scored)
+
+
+# -- the client's side --------------------------------------------------------------------------------
+def _merge_probes(people: list[ResidentView], probes: list[Probe]) -> tuple[dict, dict]:
+    """Face hits of one search over all shards, and each resident's hints."""
+    hits = hits_from_rows(people, merge_face_rows([p.rows for p in probes]))
+    sizes: dict[tuple[str, str], int] = {}
+    for p in probes:
+        for key, n in p.sizes.items():
+            sizes[key] = sizes.get(key, 0) + n
+    skip = frozenset(key for key, n in sizes.items() if n > MAX_NAME_BLOCK)
+    regional = set().union(*(p.regional for p in probes)) if probes else set()
+    hints = {r.id: ShardHints(skip, r.id in regional) for r in people}
+    return hits, hints
+
+
+def _limit(notes: list[Note], bound: int) -> tuple[Limit | None, float]:
+    """The (upper bound, key) of the last candidate the bound keeps over all shards (None: no cut), and the
+    upper bound of the first one it leaves out."""
+    if sum(n.n for n in notes) <= bound:
+        return None, -np.inf
+    ub = np.concatenate([n.top_ub for n in notes])
+    key = np.concatenate([n.top_key for n in notes])
+    order = np.lexsort((key, -ub))
+    last = order[bound - 1]
+    after = float(ub[order[bound]]) if len(order) > bound else -np.inf
+    return (float(ub[last]), int(key[last])), after
+
+
+def _kept(note: Note, limit: Limit) -> int:
+    return int(((note.top_ub > limit[0]) | ((note.top_ub == limit[0]) & (note.top_key <= limit[1]))).sum())
+
+
+def _rows_key(row: tuple) -> tuple:
+    weight, registry, missing_id = row[4], row[6], row[1]
+    return (-(bool(registry) and weight >= ALERT_WEIGHT), -weight, missing_id)
+
+
+def _merged_rows(parts: list[list[tuple]], top_k: int) -> list[tuple]:
+    rows = sorted((row for part in parts for row in part), key=_rows_key)[:top_k]
+    return [(*row[:3], rank, *row[4:]) for rank, row in enumerate(rows, start=1)]
+
+
+@contextlib.contextmanager
+def _client(options: EngineOptions) -> Iterator:
+    """A client of the given scheduler, or of a LocalCluster of `workers` one-thread workers."""
+    from distributed import Client, LocalCluster
+
+    if options.scheduler:
+        try:
+            client = Client(options.scheduler, timeout=30)
+        except (OSError, TimeoutError) as e:
+            raise EngineError(
+                _("cannot reach the Dask scheduler at {address}: {error}").format(address=options.scheduler, error=e)
+            ) from None
+        with client:
+            yield client
+        return
+    env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with (
+        LocalCluster(
+            n_workers=options.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard": False},
+            silence_logs=logging.ERROR,
+            env=env,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def run_sharded(
+    store: Store,
+    spec: BatchSpec,
+    batches: list[tuple[str, list[int]]],
+    result: JobResult,
+    options: EngineOptions,
+    on_progress: Callable[[int, int], None] | None = None,
+    on_task: Callable[[object], None] | None = None,
+) -> None:
+    """Run a job's batches on a Dask cluster; rows stored by this process as each batch is merged.
+    `on_task(client)` is called as each task finishes (tests kill a worker from it)."""
+    from distributed import as_completed
+    from distributed.client import FutureCancelledError
+    from distributed.scheduler import KilledWorker
+
+    t0 = time.perf_counter()
+    root = Path(options.shards) if options.shards else default_root(store)
+    synced = sync(store, root, spec.key, options.shard_size)
+    man: Manifest = synced.manifest
+    result.missing_side = f"shards {synced.how} ({synced.changed} records, {len(man.shards)} shards)"
+    result.timings["shards_s"] = round(time.perf_counter() - t0, 3)
+    job_dir = root / "jobs" / f"{result.job_id}-{secrets.token_hex(4)}"
+    job_dir.mkdir(mode=0o700, parents=True)
+    total = result.residents + result.missing
+    done = 0
+    try:
+        resident_batches = [b for d, b in batches if d == "resident"]
+        cal = workspace_calibration(spec.root)
+        files = JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store))
+        _dump(job_dir / "job.pkl", files)
+        people: list[dict[int, ResidentView]] = []
+        for n, batch in enumerate(resident_batches):
+            people.append(load_residents(store, batch, spec.key))
+            _dump(job_dir / f"batch-{n}.pkl", people[-1])
+        with _client(options) as client:
+            workers = sorted(client.scheduler_info()["workers"]) or [None]
+            where = {k: workers[k % len(workers)] for k in range(len(man.shards))}
+            jd = str(job_dir)
+
+            def submit(fn, *args, k: int):
+                return client.submit(
+                    fn, *args, pure=False, retries=2, workers=where[k], allow_other_workers=True, key=_key(fn, args)
+                )
+
+            pending = as_completed()
+            probes: dict[int, dict[int, Probe]] = {}
+            ranks: dict[int, dict[int, ShardRanked]] = {}
+            redo: dict[int, int] = {}  # batch -> tasks of round 4 still running
+            meta: dict = {}
+            for n in range(len(resident_batches)):
+                for k in range(len(man.shards)):
+                    f = submit(probe_task, jd, n, k, k=k)
+                    meta[f.key] = ("probe", n, k)
+                    pending.add(f)
+            # the reverse direction (records against residents) needs the workspace: run here meanwhile
+            missing_batches = [b for d, b in batches if d == "missing"]
+            if missing_batches:
+                ctx = BatchContext.build(spec, store, {"missing"})
+                for batch in missing_batches:
+                    out = ctx.score("missing", batch)
+                    _store(store, result, out.rows, out.scored, out.bound_hits, out.bound_limited)
+                    done += len(batch)
+                    if on_progress:
+                        on_progress(done, total)
+            limits_of: dict[int, dict[int, Limit]] = {}
+            after_of: dict[int, dict[int, float]] = {}
+            try:
+                for f in pending:
+                    what, n, k = meta.pop(f.key)
+                    value = f.result()
+                    f.release()
+                    if on_task is not None:
+                        on_task(client)
+                    if what == "probe":
+                        probes.setdefault(n, {})[k] = value
+                        if len(probes[n]) == len(man.shards):
+                            hits, hints = _merge_probes(list(people[n].values()), list(probes.pop(n).values()))
+                            _dump(job_dir / f"hints-{n}.pkl", (hits, hints))
+                            for kk in range(len(man.shards)):
+                                g = submit(rank_task, jd, n, kk, k=kk)
+                                meta[g.key] = ("rank", n, kk)
+                                pending.add(g)
+                    elif what == "rank":
+                        ranks.setdefault(n, {})[k] = value
+                        if len(ranks[n]) < len(man.shards):
+                            continue
+                        again = _again(ranks[n], spec.bound, limits_of.setdefault(n, {}), after_of.setdefault(n, {}))
+                        redo[n] = len(again)
+                        for kk, (only, limits) in again.items():
+                            g = submit(rank_task, jd, n, kk, only, limits, k=kk)
+                            meta[g.key] = ("again", n, kk)
+                            pending.add(g)
+                    else:  # a shard ranked again for the residents whose cut it had wrong
+                        ranks[n][k].rows.update(value.rows)
+                        ranks[n][k].notes.update(value.notes)
+                        ranks[n][k].scored += value.scored
+                        redo[n] -= 1
+                    if what != "probe" and redo.get(n) == 0:
+                        del redo[n]
+                        _finish_batch(store, result, spec, list(people[n]), ranks.pop(n), after_of.pop(n))
+                        limits_of.pop(n, None)
+                        done += len(people[n])
+                        people[n] = {}
+                        if on_progress:
+                            on_progress(done, total)
+            except KilledWorker as e:
+                raise EngineError(
+                    _(
+                        "a Dask worker died running task {task} too many times; the job failed and stored nothing"
+                    ).format(task=e.task if hasattr(e, "task") else e)
+                ) from None
+            except FutureCancelledError as e:
+                raise EngineError(_("the Dask cluster cancelled the job: {error}").format(error=e)) from None
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+    result.timings["engine_s"] = round(time.perf_counter() - t0, 3)
+
+
+def _again(
+    ranked: dict[int, ShardRanked], bound: int, limits: dict[int, Limit], after: dict[int, float]
+) -> dict[int, tuple[list[int], dict[int, Limit]]]:
+    """Shard -> (residents, their limits) to rank again: where the bound cuts over all shards and a
+    shard's own cut kept a different set."""
+    again: dict[int, tuple[list[int], dict[int, Limit]]] = {}
+    residents = set().union(*(r.notes for r in ranked.values())) if ranked else set()
+    for i in sorted(residents):
+        notes = {k: r.notes[i] for k, r in ranked.items() if i in r.notes}
+        limit, after[i] = _limit(list(notes.values()), bound)
+        if limit is None:
+            continue
+        limits[i] = limit
+        for k, note in notes.items():
+            if _kept(note, limit) != min(note.n, bound):
+                only, lim = again.setdefault(k, ([], {}))
+                only.append(i)
+                lim[i] = limit
+    return again
+
+
+def _finish_batch(
+    store: Store, result: JobResult, spec: BatchSpec, residents: list[int], ranked: dict[int, ShardRanked], after: dict
+) -> None:
+    rows: list[tuple] = []
+    hits = limited = 0
+    for i in residents:
+        merged = _merged_rows([r.rows.get(i, []) for r in ranked.values()], spec.top_k)
+        rows += merged
+        if after.get(i, -np.inf) > -np.inf:  # the bound cut over all shards
+            hits += 1
+            weights = [row[4] for row in merged]
+            kth = weights[spec.top_k - 1] if len(weights) >= spec.top_k else -np.inf
+            cut_best = after[i]
+            if cut_best >= kth and (spec.min_weight is None or cut_best >= spec.min_weight):
+                limited += 1
+    _store(store, result, rows, sum(r.scored for r in ranked.values()), hits, limited)
+
+
+def _store(store: Store, result: JobResult, rows: list[tuple], scored: int, hits: int, limited: int) -> None:
+    result.candidates_scored += scored
+    result.bound_hits += hits
+    result.bound_limited += limited
+    store_candidates(store, result.job_id, rows)
+    result.stored += len(rows)
+
+
+def _dump(path: Path, value: object) -> None:
+    """A job file, written whole (temporary name + rename) and private to the workspace owner."""
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(tmp, path)
+
+
+def _key(fn: Callable, args: tuple) -> str:
+    batch, k = args[1], args[2]
+    return f"{fn.__name__.removesuffix('_task')}-b{batch}-s{k}-{secrets.token_hex(3)}"
