@@ -42,7 +42,7 @@ from reunite.errors import EXIT_REJECTS, InputFileError, UsageError
 from reunite.i18n import LANGS, N_, _, language, local_time
 
 if TYPE_CHECKING:
-    pass
+    from reunite.cluster import EngineOptions
 
 app = typer.Typer(
     name="reunite",
@@ -448,6 +448,22 @@ def resolve_place(
     run(ctx, go)
 
 
+def _engine_options(
+    engine: str, scheduler: str | None, shards: Path | None, shard_size: int | None, workers: int
+) -> EngineOptions | None:
+    """The Dask engine's options, or None for the local engine; options that need the other engine refused."""
+    from reunite.cluster import EngineOptions
+    from reunite.shards import DEFAULT_SHARD_SIZE
+
+    if engine not in ("local", "dask"):
+        raise UsageError(_("--engine takes local or dask, not {value!r}").format(value=engine))
+    if engine == "local" and not scheduler:  # a scheduler named is a cluster to use
+        return None
+    root = shards.expanduser().resolve() if shards is not None else None
+    size = shard_size or DEFAULT_SHARD_SIZE
+    return EngineOptions(scheduler=scheduler, workers=max(workers, 1), shards=root, shard_size=size)
+
+
 @app.command()
 def match(
     ctx: typer.Context,
@@ -459,12 +475,38 @@ def match(
     min_weight: Annotated[float | None, typer.Option("--min-weight", help="Drop candidates below this weight.")] = None,
     bound: Annotated[int, typer.Option(help="Most candidates scored per person.")] = 3000,
     workers: Annotated[int, typer.Option(help="Processes scoring batches of residents.")] = 1,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: this process and --workers forked processes; dask: tasks of resident batch x shard on a"
+            " Dask cluster (--scheduler, else a local cluster of --workers workers).",
+            envvar="REUNITE_ENGINE",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of a running Dask scheduler (tcp://host:8786); implies --engine dask.",
+            envvar="REUNITE_SCHEDULER",
+        ),
+    ] = None,
+    shards: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the missing side's shards, readable by every worker (default: the workspace's cache).",
+            envvar="REUNITE_SHARDS",
+        ),
+    ] = None,
+    shard_size: Annotated[
+        int | None, typer.Option("--shard-size", min=1, help="Records per shard (default 250,000).")
+    ] = None,
     home: Home = None,
 ) -> None:
     """Run a match job: candidates, comparison, Fellegi-Sunter scores; stores ranked, explained lists."""
     from reunite.jobs import resolve_ids, run_match
 
     def go(c: Ctx) -> None:
+        options = _engine_options(engine, scheduler, shards, shard_size, workers)
         with c.store() as store:
             rids, mids = resolve_ids(store, resident or [], missing or [])
             mode = "new" if new else "all" if all_ or not (rids or mids) else "ids"
@@ -479,7 +521,10 @@ def match(
                     bound=bound,
                     on_progress=update,
                     workers=workers,
+                    engine=options,
                 )
+        if options is not None:
+            c.say(_("engine: Dask; missing side in shards, {how}").format(how=res.missing_side))
         c.say(
             _(
                 "job {job} ({mode}): {residents} resident(s), {missing} missing record(s); {scored} pairs scored,"

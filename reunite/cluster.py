@@ -81,6 +81,7 @@ class EngineOptions:
     workers: int = 2  # LocalCluster workers (one thread each)
     shards: Path | None = None  # the shard root (default <workspace>/cache/shards)
     shard_size: int = DEFAULT_SHARD_SIZE
+    on_task: Callable[[object], None] | None = None  # called with the client as each task finishes (tests)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class Note:
     n: int
     top_ub: np.ndarray
     top_key: np.ndarray
+    best: list[float]  # the shard's top k exact weights
 
 
 @dataclass
@@ -210,6 +212,7 @@ class ShardSide(PrunedResidentSide):
             out.n,
             out.top_ub if out.top_ub is not None else empty,
             out.top_key if out.top_key is not None else empty.astype(np.int64),
+            out.best,
         )
         return out
 
@@ -307,7 +310,7 @@ def _client(options: EngineOptions) -> Iterator:
             n_workers=options.workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # no fixed port: several clusters may run on one machine
             scheduler_kwargs={"dashboard": False},
             silence_logs=logging.ERROR,
             env=env,
@@ -324,10 +327,8 @@ def run_sharded(
     result: JobResult,
     options: EngineOptions,
     on_progress: Callable[[int, int], None] | None = None,
-    on_task: Callable[[object], None] | None = None,
 ) -> None:
-    """Run a job's batches on a Dask cluster; rows stored by this process as each batch is merged.
-    `on_task(client)` is called as each task finishes (tests kill a worker from it)."""
+    """Run a job's batches on a Dask cluster; rows stored by this process as each batch is merged."""
     from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
@@ -388,8 +389,8 @@ def run_sharded(
                     what, n, k = meta.pop(f.key)
                     value = f.result()
                     f.release()
-                    if on_task is not None:
-                        on_task(client)
+                    if options.on_task is not None:
+                        options.on_task(client)
                     if what == "probe":
                         probes.setdefault(n, {})[k] = value
                         if len(probes[n]) == len(man.shards):
@@ -425,7 +426,8 @@ def run_sharded(
             except KilledWorker as e:
                 raise EngineError(
                     _(
-                        "a Dask worker died running task {task} too many times; the job failed and stored nothing"
+                        "a Dask worker died running task {task} too many times: the job failed and the shortlist"
+                        " is as it was"
                     ).format(task=e.task if hasattr(e, "task") else e)
                 ) from None
             except FutureCancelledError as e:
@@ -464,10 +466,10 @@ def _finish_batch(
     for i in residents:
         merged = _merged_rows([r.rows.get(i, []) for r in ranked.values()], spec.top_k)
         rows += merged
-        if after.get(i, -np.inf) > -np.inf:  # the bound cut over all shards
+        if after.get(i, -np.inf) > -np.inf:  # the bound cut over all shards: could it have changed the top k?
             hits += 1
-            weights = [row[4] for row in merged]
-            kth = weights[spec.top_k - 1] if len(weights) >= spec.top_k else -np.inf
+            best = sorted((w for r in ranked.values() if i in r.notes for w in r.notes[i].best), reverse=True)
+            kth = best[spec.top_k - 1] if len(best) >= spec.top_k else -np.inf
             cut_best = after[i]
             if cut_best >= kth and (spec.min_weight is None or cut_best >= spec.min_weight):
                 limited += 1

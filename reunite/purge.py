@@ -37,6 +37,7 @@ from reunite.files import (
 from reunite.i18n import _, using
 from reunite.index import build_indexes, prune_versions
 from reunite.index import read_manifest as read_index_manifest
+from reunite.shards import discard as discard_shards
 from reunite.snapshot import discard
 from reunite.store import Store, now_iso
 
@@ -161,6 +162,7 @@ def finish_pending(store: Store) -> dict:
             (_rewrite if how == "rewrite" else _delete)(ws.exports / name, people)
             touched.append(name)
         discard(store)  # the match snapshot holds the record's names
+        discard_shards(store)  # ... and so do the shards, wherever they were kept
         manifest = read_index_manifest(ws)
         if manifest is not None or any(ws.indexes.glob("v*")):
             from reunite.faces import EncodeSettings

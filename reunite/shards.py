@@ -212,7 +212,8 @@ def _write_records(store: Store, root: Path, info: ShardInfo, ids: np.ndarray, b
         conn.close()
     os.chmod(tmp, 0o600)
     os.replace(tmp, final)
-    np.save(final.with_name(f"changes-{info.version}.npy"), np.asarray(ids, dtype=np.int64))
+    if base is not None:  # a patch: what a worker's snapshot of the previous version is patched with
+        np.save(final.with_name(f"changes-{info.version}.npy"), np.asarray(ids, dtype=np.int64))
     for old in final.parent.glob("records-*.db"):
         v = int(old.stem.split("-")[1])
         if v <= info.version - KEEP_VERSIONS:
@@ -321,6 +322,7 @@ class ShardSnapshot:
     code: str
     settings: str | None
     version: int
+    span: tuple[int, int | None]  # the shard's id range
     blocks: SideBlocks
     table: MissingTable
     format: int = FORMAT
@@ -341,14 +343,14 @@ def open_records(path: Path) -> Store:
     return Store(conn, None)
 
 
-def _read_snapshot(path: Path, settings_key: str | None) -> ShardSnapshot | None:
+def _read_snapshot(path: Path, settings_key: str | None, span: tuple) -> ShardSnapshot | None:
     try:
         with path.open("rb") as f:
             snap = pickle.load(f)  # the workspace's own file, as snapshot.py's
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
         return None
     ok = isinstance(snap, ShardSnapshot) and snap.format == FORMAT and snap.code == code_fingerprint()
-    return snap if ok and snap.settings == settings_key else None
+    return snap if ok and snap.settings == settings_key and snap.span == span else None
 
 
 def _save_snapshot(path: Path, snap: ShardSnapshot) -> None:
@@ -363,7 +365,8 @@ def load_shard(root: Path, info: ShardInfo, settings_key: str | None, index_vers
     since (their changes files), or built in full and saved."""
     store = open_records(info.records_file(root))
     path = root / info.name / "snapshot.pkl"
-    snap = _read_snapshot(path, settings_key)
+    span = (info.lo, info.hi)
+    snap = _read_snapshot(path, settings_key, span)
     how = "current"
     if snap is None or snap.version > info.version:
         snap, how = None, "built"
@@ -373,14 +376,14 @@ def load_shard(root: Path, info: ShardInfo, settings_key: str | None, index_vers
             changed = np.unique(np.concatenate([np.load(f) for f in files]))
             blocks = snap.blocks.patched(changed, build_blocks(store, "missing", settings_key, scope=changed))
             table = snap.table.patched(changed, MissingTable.build(store, settings_key, scope=changed))
-            snap, how = ShardSnapshot(code_fingerprint(), settings_key, info.version, blocks, table), "patched"
+            snap, how = ShardSnapshot(code_fingerprint(), settings_key, info.version, span, blocks, table), "patched"
             _save_snapshot(path, snap)
         else:
             snap, how = None, "built"
     if snap is None:
         blocks = build_blocks(store, "missing", settings_key)
         table = MissingTable.build(store, settings_key)
-        snap = ShardSnapshot(code_fingerprint(), settings_key, info.version, blocks, table)
+        snap = ShardSnapshot(code_fingerprint(), settings_key, info.version, span, blocks, table)
         _save_snapshot(path, snap)
     blocks = snap.blocks
     if settings_key is not None and index_version is not None:

@@ -84,6 +84,7 @@ class Ranked:
     n: int = 0
     top_ub: np.ndarray | None = None
     top_key: np.ndarray | None = None
+    best: list[float] = field(default_factory=list)  # the top k exact weights (the threshold's heap)
 
 
 Limit = tuple[float, int]  # (upper bound, order key) of the last candidate the bound keeps over all shards
@@ -173,4 +174,6 @@ def rank_candidates(
     limited = bool(cut) and (len(heap) < top_k or cut_best >= heap[0])
     limited = limited and (min_weight is None or cut_best >= min_weight)
     out.weights, out.cut, out.limited = exact, cut, limited
+    if keys is not None:
+        out.best = sorted(heap, reverse=True)
     return out

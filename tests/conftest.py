@@ -53,6 +53,11 @@ def runner() -> CliRunner:
 @pytest.fixture
 def faces_dir() -> Path:
     """The real face photos. Skipped with a reason where REUNITE_FACES is unset; a failure in CI."""
+    return require_faces()
+
+
+def require_faces() -> Path:
+    """REUNITE_FACES, or a skip with the reason (a failure in CI): for module-scoped fixtures too."""
     value = os.environ.get("REUNITE_FACES")
     path = Path(value) if value else None
     if path is None or not path.is_dir():

@@ -1,0 +1,236 @@
+"""The Dask engine against the local one: the same rows, row for row, on the samples (text, and real faces),
+with a bound that cuts and shards small enough that every resident meets many; shards patched after
+changes; a worker killed mid-job; the CLI. One LocalCluster serves the module (its address is what
+`--scheduler` takes); the tests that kill workers start their own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import dask
+import pytest
+
+from reunite.cluster import EngineError, EngineOptions
+from reunite.ingest import ingest_file
+from reunite.jobs import run_match
+from reunite.shards import read_manifest
+from reunite.store import Store, init_workspace
+from reunite.textkeys import compute_name_keys, compute_place_keys
+from tests.conftest import require_faces, write_csv
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+COLUMNS = "resident_id, missing_id, direction, rank, weight, probability, registry, sources, terms"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from distributed import LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", scheduler_kwargs={"dashboard": False}
+    ) as c:
+        yield c.scheduler_address
+
+
+def _ingest_samples(store: Store) -> None:
+    for kind, name in (
+        ("missing", "missing.csv"),
+        ("missing", "showcase_missing.csv"),
+        ("registry", "registry.csv"),
+        ("residents", "residents.csv"),
+        ("residents", "showcase_residents.csv"),
+    ):
+        ingest_file(store, kind, SAMPLES / name)
+    compute_name_keys(store)
+    compute_place_keys(store)
+
+
+@pytest.fixture(scope="module")
+def text_ws(tmp_path_factory):
+    ws, _ = init_workspace(tmp_path_factory.mktemp("cluster") / "ws")
+    with Store.open(ws) as store:
+        _ingest_samples(store)
+    return ws
+
+
+@pytest.fixture(scope="module")
+def face_ws(tmp_path_factory):
+    from reunite.demo import run_demo
+
+    faces = require_faces()
+    root = tmp_path_factory.mktemp("cluster-faces") / "ws"
+    run_demo(root, faces=faces)
+    from reunite.workspace import Workspace
+
+    return Workspace(root)
+
+
+def rows(store: Store, job: int) -> list[tuple]:
+    sql = f"SELECT {COLUMNS} FROM candidates WHERE job_id = ? ORDER BY direction, resident_id, rank, missing_id"
+    return [tuple(r) for r in store.conn.execute(sql, (job,))]
+
+
+def same_job(store: Store, options: EngineOptions, **kw) -> tuple:
+    """A local job and a Dask job with the same arguments: their rows and counts must be equal."""
+    local = run_match(store, "all", **kw)
+    sharded = run_match(store, "all", engine=options, **kw)
+    a, b = rows(store, local.job_id), rows(store, sharded.job_id)
+    assert len(a) == len(b) > 0
+    diff = [(x[:5], y[:5]) for x, y in zip(a, b, strict=True) if x != y]
+    assert not diff, diff[:5]
+    assert (local.bound_hits, local.bound_limited) == (sharded.bound_hits, sharded.bound_limited)
+    return local, sharded
+
+
+@pytest.mark.parametrize("bound", [3000, 20, 5])
+def test_dask_job_equals_local_job_on_the_samples(text_ws, cluster, bound):
+    with Store.open(text_ws) as store:
+        local, _ = same_job(
+            store, EngineOptions(scheduler=cluster, shard_size=40), top_k=10, bound=bound, batch_size=50
+        )
+        man = read_manifest(text_ws.root / "cache" / "shards")
+        assert len(man.shards) >= 10  # every resident meets many shards
+        if bound == 5:
+            assert local.bound_hits > 0 and local.bound_limited > 0  # the bound cut, over all shards
+
+
+@pytest.mark.faces
+@pytest.mark.parametrize(("bound", "size"), [(3000, 60), (8, 30)])
+def test_dask_job_equals_local_job_with_real_faces(face_ws, cluster, bound, size):
+    with Store.open(face_ws) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM faces").fetchone()[0] >= 50
+        same_job(store, EngineOptions(scheduler=cluster, shard_size=size), top_k=10, bound=bound)
+
+
+def test_shards_are_patched_after_changes_and_still_equal(tmp_path, cluster):
+    ws, _ = init_workspace(tmp_path / "ws")
+    options = EngineOptions(scheduler=cluster, shard_size=60)
+    with Store.open(ws) as store:
+        _ingest_samples(store)
+        first = run_match(store, "all", top_k=10, engine=options)
+        assert first.missing_side.startswith("shards built")
+        before = read_manifest(ws.root / "cache" / "shards")
+        # a registration changed, one closed, 70 new ones (the last shard grows past 1.5 x: a new shard opens)
+        more = "编号,姓名,性别,出生年份,籍贯\n" + "".join(
+            f"NEW{i},刘桂{'花华'[i % 2]},女,19{50 + i % 40},四川省南充市\n" for i in range(70)
+        )
+        ingest_file(store, "missing", write_csv(tmp_path / "more.csv", more))
+        compute_name_keys(store)
+        compute_place_keys(store)
+        mid = store.conn.execute("SELECT id FROM missing_persons ORDER BY id LIMIT 1 OFFSET 3").fetchone()[0]
+        with store.transaction():
+            store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE id = ?", (mid,))
+        _, sharded = same_job(store, options, top_k=10)
+        assert sharded.missing_side.startswith("shards patched")
+        after = read_manifest(ws.root / "cache" / "shards")
+        assert len(after.shards) == len(before.shards) + 1
+        assert after.shards[0].version == before.shards[0].version + 1  # the closed record's shard
+        # nothing changed: the shards are current
+        again = run_match(store, "all", top_k=10, engine=options)
+        assert again.missing_side.startswith("shards current")
+        assert rows(store, again.job_id) == rows(store, sharded.job_id)
+
+
+def _killer(times: int = 1):
+    """on_task: after the first task, SIGKILL a worker that has tasks in hand (once, or `times` times)."""
+    killed: list[int] = []
+
+    def kill(client) -> None:
+        if len(killed) >= times:
+            return
+        busy = [w for w, keys in client.processing().items() if keys]
+        pids = client.run(os.getpid)
+        if busy:
+            os.kill(pids[busy[0]], signal.SIGKILL)
+            killed.append(pids[busy[0]])
+
+    return kill, killed
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_job_is_replaced_and_the_job_is_the_same(text_ws):
+    with Store.open(text_ws) as store:
+        local = run_match(store, "all", top_k=10, batch_size=20)
+        kill, killed = _killer()
+        sharded = run_match(
+            store, "all", top_k=10, batch_size=20, engine=EngineOptions(workers=2, shard_size=40, on_task=kill)
+        )
+        assert killed, "no worker was killed: the test did not test anything"
+        assert rows(store, sharded.job_id) == rows(store, local.job_id)
+        status = store.conn.execute("SELECT status FROM jobs WHERE id = ?", (sharded.job_id,)).fetchone()[0]
+        assert status == "done"
+
+
+@pytest.mark.slow
+def test_a_job_whose_tasks_keep_dying_fails_clearly_and_changes_no_shortlist(text_ws):
+    with Store.open(text_ws) as store:
+        shortlist = store.conn.execute("SELECT * FROM shortlist ORDER BY 1, 2, 3").fetchall()
+        kill, killed = _killer(times=1)
+        with dask.config.set({"distributed.scheduler.allowed-failures": 0}), pytest.raises(EngineError) as err:
+            run_match(
+                store, "all", top_k=10, batch_size=20, engine=EngineOptions(workers=2, shard_size=40, on_task=kill)
+            )
+        assert killed
+        assert "died" in str(err.value)
+        job = store.conn.execute("SELECT status FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0]
+        assert job == "failed"
+        assert store.conn.execute("SELECT * FROM shortlist ORDER BY 1, 2, 3").fetchall() == shortlist
+        assert not any((text_ws.root / "cache" / "shards" / "jobs").iterdir())  # the job's files are gone
+
+
+def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
+    from reunite.cli import app
+
+    home = tmp_path / "ws"
+    ws, _ = init_workspace(home)
+    with Store.open(ws) as store:
+        _ingest_samples(store)
+    shards = tmp_path / "shared" / "shards"
+    r = runner.invoke(
+        app,
+        [
+            "match",
+            "--all",
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster,
+            "--shards",
+            str(shards),
+            "--shard-size",
+            "100",
+            "--home",
+            str(home),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "shards built" in r.output
+    assert (shards / "manifest.json").exists()
+    with Store.open(ws) as store:
+        job = store.conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0]
+        assert store.conn.execute("SELECT COUNT(*) FROM candidates WHERE job_id = ?", (job,)).fetchone()[0] > 0
+    r = runner.invoke(app, ["match", "--all", "--engine", "spark", "--home", str(home)])
+    assert r.exit_code == 2 and "spark" in r.output
+    r = runner.invoke(app, ["match", "--all", "--scheduler", "tcp://127.0.0.1:1", "--home", str(home)])
+    assert r.exit_code == 7 and "tcp://127.0.0.1:1" in r.output
+
+
+def test_purge_removes_shards_wherever_they_were_kept(runner, tmp_path, cluster):
+    from reunite.cli import app
+
+    home = tmp_path / "ws"
+    ws, _ = init_workspace(home)
+    with Store.open(ws) as store:
+        _ingest_samples(store)
+        elsewhere = tmp_path / "elsewhere"
+        run_match(store, "all", engine=EngineOptions(scheduler=cluster, shards=elsewhere, shard_size=100))
+        run_match(store, "all", engine=EngineOptions(scheduler=cluster, shard_size=100))
+        ext = store.conn.execute("SELECT external_id FROM missing_persons ORDER BY id LIMIT 1").fetchone()[0]
+    assert (elsewhere / "manifest.json").exists() and (home / "cache" / "shards" / "manifest.json").exists()
+    r = runner.invoke(app, ["purge", "--missing", ext, "--reason", "test", "--yes", "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert not elsewhere.exists() and not (home / "cache" / "shards").exists()
+    shutil.rmtree(home)
