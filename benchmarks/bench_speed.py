@@ -2,6 +2,8 @@
 number of missing-person records, text fields only; then `match --new` after 100 more residents arrive.
 
 Run: uv run python -m benchmarks.bench_speed --missing 10000 100000 [1000000] [--residents 1000]
+[--engine dask]: the same jobs on the Dask engine too (a LocalCluster of --workers workers), cold (shards
+built) and warm (shards current), with their time, worker peak RSS and rows differing from the local job.
 The match-jobs target: --missing 1000000 --residents 10000 (full job < 10 min, < 8 GB on 2 cores; --new
 with 100 new residents < 30 s). Each size runs in a fresh child process so peak memory is per size.
 Memory is the peak summed PSS of the job's processes (forked workers share the parent's tables; their
@@ -23,8 +25,32 @@ from pathlib import Path
 
 from benchmarks._memory import PeakPss
 
+ROWS = (
+    "SELECT resident_id, missing_id, direction, rank, weight, probability, registry, sources, terms FROM candidates"
+    " WHERE job_id = ? ORDER BY direction, resident_id, rank, missing_id"
+)
 
-def one(n_missing: int, n_residents: int, workers: int = 2) -> dict:
+
+def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: str) -> None:
+    """The same job on the Dask engine (LocalCluster of `workers`), cold (shards built or patched) and warm
+    (shards current, workers loading them from their snapshots): time, worker peak, rows against local."""
+    from reunite.cluster import EngineOptions
+    from reunite.jobs import run_match
+
+    for run in ("cold", "warm") if mode == "all" else ("warm",):
+        t = time.perf_counter()
+        job = run_match(store, mode, top_k=20, engine=EngineOptions(workers=workers))
+        fig[f"{prefix}dask_{run}_s"] = round(time.perf_counter() - t, 1)
+        fig[f"{prefix}dask_{run}_shards_s"] = job.timings.get("shards_s")
+        fig[f"{prefix}dask_{run}_worker_peak_rss_mb"] = job.engine.get("worker_peak_rss_mb")
+        fig[f"{prefix}dask_{run}_tasks"] = job.engine.get("tasks")
+        fig[f"{prefix}dask_{run}_missing_side"] = job.missing_side
+        got = store.conn.execute(ROWS, (job.job_id,)).fetchall()
+        differing = sum(tuple(a) != tuple(b) for a, b in zip(want, got, strict=False))
+        fig[f"{prefix}dask_{run}_rows_differing"] = differing + abs(len(want) - len(got))
+
+
+def one(n_missing: int, n_residents: int, workers: int = 2, engine: str = "local") -> dict:
     from reunite.faces import EncodeSettings
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
@@ -61,6 +87,8 @@ def one(n_missing: int, n_residents: int, workers: int = 2) -> dict:
             fig["bound_hits"] = job.bound_hits
             fig["bound_could_change_top_k"] = job.bound_limited
             fig["recall_at_10_text_only"] = _recall_at_10(store, job.job_id, Path(tmp) / "set" / "truth.csv")
+            if engine == "dask":
+                _dask_runs(store, store.conn.execute(ROWS, (job.job_id,)).fetchall(), workers, "all", fig, "")
             t = time.perf_counter()
             write_set(generate(1000, 100, seed=2), Path(tmp) / "more")
             ingest_file(store, "residents", _renamed(Path(tmp) / "more" / "residents.csv", "NEW-"))
@@ -72,6 +100,11 @@ def one(n_missing: int, n_residents: int, workers: int = 2) -> dict:
             fig["new_100_match_s"] = round(time.perf_counter() - t, 1)
             fig["new_residents_matched"] = job.residents
             fig["new_missing_side"] = job.missing_side
+            if engine == "dask":  # the same 100 residents: --new takes what changed since the last job
+                want = store.conn.execute(ROWS, (job.job_id,)).fetchall()
+                with store.transaction():
+                    store.conn.execute("DELETE FROM jobs WHERE id = ?", (job.job_id,))
+                _dask_runs(store, want, workers, "new", fig, "new_100_")
     fig["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     fig["peak_rss_worker_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return fig
@@ -110,10 +143,11 @@ def main() -> None:
     ap.add_argument("--missing", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--residents", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="match worker processes (the target is on 2 cores)")
+    ap.add_argument("--engine", choices=("local", "dask"), default="local", help="dask: the Dask engine too, same run")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.residents, args.workers)))
+        print(json.dumps(one(args.one, args.residents, args.workers, args.engine)))
         return
     rows = []
     for n in args.missing:
@@ -128,6 +162,8 @@ def main() -> None:
                 str(args.residents),
                 "--workers",
                 str(args.workers),
+                "--engine",
+                args.engine,
             ],
             capture_output=True,
             text=True,

@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +101,8 @@ class Probe:
     rows: FaceRows
     sizes: dict[tuple[str, str], int]
     regional: set[int]  # residents whose demographic block has records of the region here
+    seconds: float = 0.0  # in the worker, loading the shard included
+    load_s: float = 0.0  # of which loading the shard (0: it was loaded)
 
 
 @dataclass
@@ -118,6 +120,8 @@ class ShardRanked:
     rows: dict[int, list[tuple]]  # resident -> the shard's top k rows
     notes: dict[int, Note]
     scored: int
+    seconds: float = 0.0
+    load_s: float = 0.0
 
 
 # -- the worker's side --------------------------------------------------------------------------------
@@ -135,19 +139,22 @@ def _job(job_dir: str) -> JobFiles:
         return _JOBS[job_dir]
 
 
-def _shard(job: JobFiles, k: int) -> LoadedShard:
-    """Shard k as this job needs it (loaded once per worker; an older version of it is dropped)."""
+def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
+    """Shard k as this job needs it (loaded once per worker; an older version of it is dropped), and the
+    seconds loading it took here (0: it was loaded already)."""
     info = job.shards[k]
     key = (job.root, info.name, info.version, job.spec.key, job.index_version)
     with _LOCK:
-        if key not in _SHARDS:
-            for old in [c for c in _SHARDS if c[:2] == key[:2]]:
-                del _SHARDS[old]
-            import faiss
+        if key in _SHARDS:
+            return _SHARDS[key], 0.0
+        for old in [c for c in _SHARDS if c[:2] == key[:2]]:
+            del _SHARDS[old]
+        import faiss
 
-            faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
-            _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
-        return _SHARDS[key]
+        faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
+        t0 = time.perf_counter()
+        _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
+        return _SHARDS[key], time.perf_counter() - t0
 
 
 def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
@@ -157,13 +164,15 @@ def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
 
 def probe_task(job_dir: str, batch: int, k: int) -> Probe:
     """Round 1 in shard k: raw face rows, name block sizes, regional demographic flags."""
+    t0 = time.perf_counter()
     job, people = _job(job_dir), list(_people(job_dir, batch).values())
-    blocks = _shard(job, k).blocks
+    shard, load_s = _shard(job, k)
+    blocks = shard.blocks
     sizes: dict[tuple[str, str], int] = {}
     for r in people:
         sizes.update(name_block_sizes(r.names, blocks))
     regional = {r.id for r in people if regional_demographic(r, blocks)}
-    return Probe(face_rows(people, blocks), sizes, regional)
+    return Probe(face_rows(people, blocks), sizes, regional, time.perf_counter() - t0, load_s)
 
 
 class ShardSide(PrunedResidentSide):
@@ -221,8 +230,9 @@ def rank_task(
     job_dir: str, batch: int, k: int, only: list[int] | None = None, limits: dict | None = None
 ) -> ShardRanked:
     """Round 3 in shard k: the batch's (or `only` these residents') top k rows and bound notes."""
+    t0 = time.perf_counter()
     job = _job(job_dir)
-    shard = _shard(job, k)
+    shard, load_s = _shard(job, k)
     with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
         hits, hints = pickle.load(f)
     people = _people(job_dir, batch)
@@ -245,7 +255,7 @@ def rank_task(
     rows: dict[int, list[tuple]] = {i: [] for i in people}
     for row in out.rows:
         rows[row[0]].append(row)
-    return ShardRanked(rows, side.notes, out.scored)
+    return ShardRanked(rows, side.notes, out.scored, time.perf_counter() - t0, load_s)
 
 
 # -- the client's side --------------------------------------------------------------------------------
@@ -349,9 +359,10 @@ def run_sharded(
         files = JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store))
         _dump(job_dir / "job.pkl", files)
         people: list[dict[int, ResidentView]] = []
+        stats = Stats()
         for n, batch in enumerate(resident_batches):
             people.append(load_residents(store, batch, spec.key))
-            _dump(job_dir / f"batch-{n}.pkl", people[-1])
+            stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", people[-1])
         with _client(options) as client:
             workers = sorted(client.scheduler_info()["workers"]) or [None]
             where = {k: workers[k % len(workers)] for k in range(len(man.shards))}
@@ -389,6 +400,8 @@ def run_sharded(
                     what, n, k = meta.pop(f.key)
                     value = f.result()
                     f.release()
+                    stats.took(what, value)
+                    t_merge = time.perf_counter()
                     if options.on_task is not None:
                         options.on_task(client)
                     if what == "probe":
@@ -417,12 +430,15 @@ def run_sharded(
                         redo[n] -= 1
                     if what != "probe" and redo.get(n) == 0:
                         del redo[n]
+                        stats.totals(ranks[n])
                         _finish_batch(store, result, spec, list(people[n]), ranks.pop(n), after_of.pop(n))
                         limits_of.pop(n, None)
                         done += len(people[n])
                         people[n] = {}
+                        stats.tasks["batches"] += 1
                         if on_progress:
                             on_progress(done, total)
+                    stats.merge_s += time.perf_counter() - t_merge
             except KilledWorker as e:
                 raise EngineError(
                     _(
@@ -432,6 +448,10 @@ def run_sharded(
                 ) from None
             except FutureCancelledError as e:
                 raise EngineError(_("the Dask cluster cancelled the job: {error}").format(error=e)) from None
+            with contextlib.suppress(Exception):  # a figure, not the job's business
+                peaks = client.run(_peak_rss_mb)
+                stats.worker_peak_mb = max(peaks.values(), default=0)
+            result.engine = stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     result.timings["engine_s"] = round(time.perf_counter() - t0, 3)
@@ -484,12 +504,66 @@ def _store(store: Store, result: JobResult, rows: list[tuple], scored: int, hits
     result.stored += len(rows)
 
 
-def _dump(path: Path, value: object) -> None:
-    """A job file, written whole (temporary name + rename) and private to the workspace owner."""
+def _dump(path: Path, value: object) -> int:
+    """A job file, written whole (temporary name + rename) and private to the workspace owner; its size."""
     tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
         pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        size = f.tell()
     os.replace(tmp, path)
+    return size
+
+
+def _peak_rss_mb() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+@dataclass
+class Stats:
+    """What the engine did: tasks and their worker-side seconds by round, shard loads, bytes of the results
+    and job files, the client's merge time, candidates per resident over all shards (bench_national)."""
+
+    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "again": 0, "batches": 0})
+    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "again": 0.0})
+    load_s: float = 0.0
+    result_bytes: int = 0
+    batch_bytes: int = 0
+    merge_s: float = 0.0
+    worker_peak_mb: int = 0
+    candidates: list[int] = field(default_factory=list)
+
+    def took(self, what: str, value: Probe | ShardRanked) -> None:
+        self.tasks[what] += 1
+        self.seconds[what] += value.seconds - value.load_s
+        self.load_s += value.load_s
+        self.result_bytes += len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def totals(self, ranked: dict[int, ShardRanked]) -> None:
+        per: dict[int, int] = {}
+        for r in ranked.values():
+            for i, note in r.notes.items():
+                per[i] = per.get(i, 0) + note.n
+        self.candidates += list(per.values())
+
+    def figures(self, shards: int, workers: int) -> dict:
+        c = np.array(self.candidates or [0])
+        return {
+            "shards": shards,
+            "workers": workers,
+            "tasks": self.tasks,
+            "probe_task_s": round(self.seconds["probe"], 3),
+            "rank_task_s": round(self.seconds["rank"], 3),
+            "again_task_s": round(self.seconds["again"], 3),
+            "load_s": round(self.load_s, 3),
+            "result_bytes": self.result_bytes,
+            "batch_file_bytes": self.batch_bytes,
+            "client_merge_s": round(self.merge_s, 3),
+            "worker_peak_rss_mb": self.worker_peak_mb,
+            "candidates_per_resident": {q: int(np.percentile(c, q)) for q in (50, 90, 99)},
+            "candidates_per_resident_sample": c[:: max(1, len(c) // 2000)].tolist(),
+        }
 
 
 def _key(fn: Callable, args: tuple) -> str:

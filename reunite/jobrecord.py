@@ -35,6 +35,7 @@ class JobResult:
     bound_limited: int = 0  # ... where a candidate left out could have reached the top k
     missing_side: str = ""  # snapshot.Loaded.how
     timings: dict[str, float] = field(default_factory=dict)
+    engine: dict = field(default_factory=dict)  # the Dask engine's figures (cluster.py): tasks, seconds, bytes
 
 
 def create_job(

@@ -50,18 +50,50 @@ GROW = 1.5  # the last shard takes new records until it holds this many times th
 KEEP_VERSIONS = 2  # records files kept per shard (a worker of a running job may still read the previous one)
 ROOTS_FILE = "shard-roots.json"  # in the workspace's cache: every shard root used, for the purge
 
-# what a shard copies from the workspace, in order: (table, which rows, how its rows are dropped)
+# What a shard copies from the workspace: the fields the views, blocks and columnar table read, and nothing
+# else (no ID number, contact, notes, photo paths, raw text); a NOT NULL column it does not need is ''.
+# (table, column -> expression, which rows, how a patch drops the old rows), in order.
+_IN_SCOPE = "missing_id IN (SELECT id FROM temp.scope)"
 _COPY = (
-    ("missing_persons", "id IN (SELECT id FROM temp.scope)", "id IN (SELECT id FROM temp.scope)"),
+    (
+        "missing_persons",
+        {
+            **{c: c for c in ("id", "source", "external_id", "kind", "gender", "birth_year", "height_cm")},
+            **{c: c for c in ("dialect", "missing_date", "features", "status", "from_resident_id")},
+            **{c: "''" for c in ("row_hash", "created_at", "updated_at")},
+            "needs_index": "0",
+        },
+        "id IN (SELECT id FROM temp.scope)",
+        "id IN (SELECT id FROM temp.scope)",
+    ),
     (
         "name_keys",
-        "name_id IN (SELECT id FROM src.names WHERE missing_id IN (SELECT id FROM temp.scope))",
-        "name_id IN (SELECT id FROM names WHERE missing_id IN (SELECT id FROM temp.scope))",
+        None,  # every column: keys derived from the name
+        f"name_id IN (SELECT id FROM src.names WHERE {_IN_SCOPE})",
+        f"name_id IN (SELECT id FROM names WHERE {_IN_SCOPE})",
     ),
-    ("names", "missing_id IN (SELECT id FROM temp.scope)", "missing_id IN (SELECT id FROM temp.scope)"),
-    ("place_keys", "missing_id IN (SELECT id FROM temp.scope)", "missing_id IN (SELECT id FROM temp.scope)"),
-    ("photos", "missing_id IN (SELECT id FROM temp.scope)", "missing_id IN (SELECT id FROM temp.scope)"),
-    ("faces", "sha256 IN (SELECT sha256 FROM src.photos WHERE missing_id IN (SELECT id FROM temp.scope))", None),
+    (
+        "names",
+        {"id": "id", "missing_id": "missing_id", "name": "name", "raw": "''", "name_type": "name_type"},
+        _IN_SCOPE,
+        _IN_SCOPE,
+    ),
+    ("place_keys", None, _IN_SCOPE, _IN_SCOPE),
+    (
+        "photos",
+        {
+            **{c: c for c in ("id", "missing_id", "sha256", "taken_year", "status")},
+            **{c: "''" for c in ("stored_path", "original_path", "created_at")},
+        },
+        _IN_SCOPE,
+        _IN_SCOPE,
+    ),
+    (
+        "faces",
+        {**{c: c for c in ("id", "sha256", "settings", "status", "n_faces", "encoding")}, "created_at": "''"},
+        f"sha256 IN (SELECT sha256 FROM src.photos WHERE {_IN_SCOPE})",
+        None,  # shared by the records of one photo; stale rows are never read (views join through photos)
+    ),
 )
 
 
@@ -179,12 +211,15 @@ def _copy(conn: sqlite3.Connection, ids: np.ndarray, replace: bool) -> None:
         conn.execute("DELETE FROM temp.scope")
         conn.executemany("INSERT INTO temp.scope VALUES (?)", ((int(i),) for i in ids))
         if replace:
-            for table, _rows, dropped in _COPY:
+            for table, _cols, _rows, dropped in _COPY:
                 if dropped is not None:
                     conn.execute(f"DELETE FROM {table} WHERE {dropped}")
-        for table, rows, _dropped in _COPY:
-            cols = ", ".join(c for c in _columns(conn, "src", table) if c in set(_columns(conn, "main", table)))
-            conn.execute(f"INSERT OR IGNORE INTO {table} ({cols}) SELECT {cols} FROM src.{table} WHERE {rows}")
+        for table, columns, rows, _dropped in _COPY:
+            if columns is None:
+                mine = set(_columns(conn, "main", table))
+                columns = {c: c for c in _columns(conn, "src", table) if c in mine}
+            names, values = ", ".join(columns), ", ".join(columns.values())
+            conn.execute(f"INSERT OR IGNORE INTO {table} ({names}) SELECT {values} FROM src.{table} WHERE {rows}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

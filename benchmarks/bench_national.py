@@ -1,0 +1,166 @@
+"""A national run projected from measured task costs: 10^7 registrations x 10^5 residents on 16 and 64 workers.
+
+No machine here holds 10^7 records, so the run is simulated from what one shard costs. A shard of a national
+gallery is a contiguous id range, so it holds a gallery of the shard size with the national mix of names,
+places and ages; the bench builds such a gallery (the synthetic generator, text fields), runs the Dask
+engine on it as one shard, and measures per task (worker-side seconds, result bytes) for the probe and rank
+rounds, the client's merge per batch, the shard's build and load, and its files. Face search is timed apart
+on random unit vectors of the shard's size (the generator has no photos; most registrations have one): the
+unfiltered top 50 and the partitioned top 100 for the batch's queries, as a probe does.
+
+Then, for N records in shards of S, R residents in batches of B: N/S shards, R/B batches, one probe and one
+rank task per (batch, shard), plus the reruns of round 4 (a resident whose candidates over all shards exceed
+the bound; estimated from the measured candidates per resident scaled by N/S); task time over W workers
+plus each worker's share of shard loads, the client's merges (serial) and bytes moved.
+What this leaves out, and why it is conservative: at N, name blocks larger than 5,000 over all shards are
+skipped (fewer candidates per shard than measured here), and the global face top 50 spreads over the
+shards (fewer face candidates per shard).
+
+Run: uv run python -m benchmarks.bench_national [--shard 250000] [--residents 400] [--national 10000000]
+[--national-residents 100000]. Prints a table and one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def measure(shard: int, residents: int, batch: int) -> dict:
+    from reunite.cluster import EngineOptions
+    from reunite.ingest import ingest_file
+    from reunite.jobs import run_match
+    from reunite.store import Store, init_workspace
+    from reunite.synth import generate, write_set
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+
+    fig: dict = {"shard_records": shard, "residents_measured": residents, "batch": batch}
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        write_set(generate(shard, residents, seed=3), Path(tmp) / "set")
+        ws, _ = init_workspace(Path(tmp) / "ws")
+        with Store.open(ws) as store:
+            ingest_file(store, "missing", Path(tmp) / "set" / "missing.csv")
+            ingest_file(store, "residents", Path(tmp) / "set" / "residents.csv")
+            compute_name_keys(store)
+            compute_place_keys(store)
+            fig["setup_s"] = round(time.perf_counter() - t, 1)
+            options = EngineOptions(workers=2, shard_size=shard * 2)  # one shard
+            cold = run_match(store, "all", top_k=20, batch_size=batch, engine=options)
+            warm = run_match(store, "all", top_k=20, batch_size=batch, engine=options)
+            root = ws.root / "cache" / "shards" / "shard-000"
+            fig["shard_files_mb"] = round(sum(f.stat().st_size for f in root.glob("*") if f.is_file()) / 2**20, 1)
+            fig["shard_sync_s"] = cold.timings.get("shards_s")
+            fig["shard_build_s"] = cold.engine.get("load_s")
+            fig["shard_load_s"] = warm.engine.get("load_s")
+            for k in (
+                "probe_task_s",
+                "rank_task_s",
+                "again_task_s",
+                "client_merge_s",
+                "result_bytes",
+                "batch_file_bytes",
+                "tasks",
+                "candidates_per_resident",
+                "candidates_per_resident_sample",
+            ):
+                fig[k] = warm.engine.get(k)
+            fig["shard_memory_mb"] = warm.engine.get("worker_peak_rss_mb")
+            fig["match_warm_s"] = warm.timings.get("total_s")
+    fig.update(face_probe(shard, batch))
+    return fig
+
+
+def face_probe(shard: int, batch: int, photos_per_resident: float = 1.3) -> dict:
+    """Seconds for one probe's face searches on one core: the batch's queries (photos and means) against a
+    shard of `shard` photos, unfiltered top 50 and partitioned top 100 (sex and a birth window)."""
+    import faiss
+
+    from reunite.facesearch import PartitionedFaces
+
+    faiss.omp_set_num_threads(1)
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(shard, 128)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(shard, dtype=np.int64)
+    flat = faiss.IndexFlatL2(128)
+    flat.add(vecs)
+    parts = PartitionedFaces.build(
+        ids, vecs, rng.integers(0, 3, shard).astype(np.int8), rng.integers(1940, 2020, shard).astype(np.int32)
+    )
+    queries = vecs[rng.choice(shard, int(batch * photos_per_resident), replace=False)]
+    t = time.perf_counter()
+    flat.search(queries, 50)
+    unfiltered = time.perf_counter() - t
+    sel = [parts.select(int(rng.integers(1, 3)), (y - 25, y + 25)) for y in rng.integers(1950, 2010, len(queries))]
+    t = time.perf_counter()
+    parts.search(queries, sel, 100)
+    filtered = time.perf_counter() - t
+    return {"face_probe_s": round(unfiltered + 2 * filtered, 3), "face_index_mb": round(vecs.nbytes / 2**20)}
+
+
+def project(fig: dict, national: int, residents: int, workers: int) -> dict:
+    shard, batch = fig["shard_records"], fig["batch"]
+    n_shards = math.ceil(national / shard)
+    n_batches = math.ceil(residents / batch)
+    scale = batch / min(fig["residents_measured"], batch)  # measured tasks held this many residents at most
+    per = fig["tasks"]
+    probe = fig["probe_task_s"] / max(per.get("probe", 1), 1) * scale + fig["face_probe_s"]
+    rank = fig["rank_task_s"] / max(per.get("rank", 1), 1) * scale
+    cands = np.array(fig["candidates_per_resident_sample"]) * (national / shard)
+    over = float(np.mean(cands > 3000)) if len(cands) else 0.0  # residents the bound cuts over all shards
+    tasks = n_batches * n_shards * 2
+    reruns = n_batches * n_shards * over  # at worst every shard of such a resident ranks it again
+    task_s = n_batches * n_shards * (probe + rank) + reruns * rank
+    loads = math.ceil(n_shards / workers) * fig["shard_load_s"]
+    merge = n_batches * fig["client_merge_s"] / max(per.get("batches", 1), 1) * n_shards * scale
+    wall = max(task_s / workers + loads, merge)  # the client merges while the workers run
+    moved = (
+        n_shards * fig["shard_files_mb"] * 2**20  # each shard read once by its worker
+        + n_batches * n_shards * 2 * fig["batch_file_bytes"] / max(per.get("batches", 1), 1) * scale
+        + (tasks + reruns) * fig["result_bytes"] / max(sum(per.values()) - per.get("batches", 0), 1) * scale
+    )
+    return {
+        "workers": workers,
+        "shards": n_shards,
+        "batches": n_batches,
+        "tasks": int(tasks + reruns),
+        "share_reranked": round(over, 3),
+        "task_hours": round(task_s / 3600, 2),
+        "client_merge_h": round(merge / 3600, 2),
+        "wall_h": round(wall / 3600, 2),
+        "moved_gb": round(moved / 2**30, 1),
+        "worker_memory_gb": round(math.ceil(n_shards / workers) * fig["shard_memory_mb"] / 1024, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--shard", type=int, default=250_000)
+    ap.add_argument("--residents", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=200)
+    ap.add_argument("--national", type=int, default=10_000_000)
+    ap.add_argument("--national-residents", type=int, default=100_000)
+    ap.add_argument("--measured", help="a JSON file of an earlier measurement (skip the measuring)")
+    args = ap.parse_args()
+    if args.measured:
+        fig = json.loads(Path(args.measured).read_text())
+    else:
+        fig = measure(args.shard, args.residents, args.batch)
+    runs = [project(fig, args.national, args.national_residents, w) for w in (16, 64)]
+    cols = list(runs[0])
+    print(json.dumps(fig, ensure_ascii=False))
+    print(" ".join(f"{c:>16s}" for c in cols))
+    for r in runs:
+        print(" ".join(f"{r[c]!s:>16s}" for c in cols))
+    print(json.dumps({"bench": "national", "measured": fig, "projected": runs}, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
