@@ -523,8 +523,20 @@ def match(
                     workers=workers,
                     engine=options,
                 )
-        if options is not None:
-            c.say(_("engine: Dask; missing side in shards, {how}").format(how=res.missing_side))
+        if options is not None and res.engine:
+            e = res.engine
+            c.say(
+                _(
+                    "engine: Dask, {workers} worker(s); the missing side in {shards} shard(s), {how}, {records}"
+                    " record(s) copied; {tasks} task(s)"
+                ).format(
+                    workers=e["workers"],
+                    shards=e["shards"],
+                    how=_(e["sync"]),
+                    records=e["synced"],
+                    tasks=sum(v for k, v in e["tasks"].items() if k != "batches"),
+                )
+            )
         c.say(
             _(
                 "job {job} ({mode}): {residents} resident(s), {missing} missing record(s); {scored} pairs scored,"

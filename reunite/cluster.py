@@ -451,7 +451,8 @@ def run_sharded(
             with contextlib.suppress(Exception):  # a figure, not the job's business
                 peaks = client.run(_peak_rss_mb)
                 stats.worker_peak_mb = max(peaks.values(), default=0)
-            result.engine = stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
+            figures = stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
+            result.engine = {**figures, "sync": synced.how, "synced": synced.changed}
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     result.timings["engine_s"] = round(time.perf_counter() - t0, 3)

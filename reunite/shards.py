@@ -39,12 +39,14 @@ import numpy as np
 
 from reunite.candidates import SideBlocks, build_blocks, with_faces
 from reunite.columnar import MissingTable
+from reunite.i18n import N_
 from reunite.index import IndexParams, SideIndex, live_photo_ids, make_index
 from reunite.locks import RunLock
 from reunite.snapshot import _now, _pending, changed_since, code_fingerprint
 from reunite.store import Store
 
 FORMAT = 1
+SYNC_HOW = (N_("built"), N_("patched"), N_("current"))  # how a sync found the shards (Synced.how)
 DEFAULT_SHARD_SIZE = 250_000  # records per shard: about 1 GB of blocks, table and faces in a worker
 GROW = 1.5  # the last shard takes new records until it holds this many times the shard size
 KEEP_VERSIONS = 2  # records files kept per shard (a worker of a running job may still read the previous one)
@@ -264,7 +266,7 @@ def sync(store: Store, root: Path, settings_key: str | None, shard_size: int = D
     root = Path(root)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     _remember_root(store, root)
-    with RunLock(root / "sync.lock", "shard sync"):
+    with RunLock(root / "sync.lock", N_("shard sync")):
         man = read_manifest(root)
         fresh = man is None or man.code != code_fingerprint() or man.settings != settings_key or man.format != FORMAT
         as_of, pending = _now(store), _pending(store)
