@@ -271,6 +271,18 @@ def index(
     model: Annotated[str, typer.Option(help="Face detector: hog (CPU) or cnn (needs a GPU to be quick).")] = "hog",
     jitters: Annotated[int, typer.Option(help="Re-samplings per encoding (slower, slightly steadier).")] = 1,
     keep: Annotated[int, typer.Option(help="Index versions kept on disk.")] = 3,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="dask: key names and places in chunks on a Dask cluster (photos are encoded here: they never"
+            " leave the workspace).",
+            envvar="REUNITE_ENGINE",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
+    ] = None,
     home: Home = None,
 ) -> None:
     """Encode new photos (cached by content), build the next face-index version (incremental), and key new
@@ -296,8 +308,10 @@ def index(
                 )
             )
             res = build_indexes(store, settings.key, full=full, params=IndexParams(keep=keep))
-            n_names = compute_name_keys(store)
-            n_places = compute_place_keys(store)
+            options = _engine_options(engine, scheduler, None, None, workers or 2)
+            with _mapper(options) as mapped:
+                n_names = compute_name_keys(store, mapper=mapped)
+                n_places = compute_place_keys(store, mapper=mapped)
         c.say(
             _("text keys: {names} name(s) keyed, places resolved for {places} record(s)").format(
                 names=n_names, places=n_places
@@ -462,6 +476,17 @@ def _engine_options(
     root = shards.expanduser().resolve() if shards is not None else None
     size = shard_size or DEFAULT_SHARD_SIZE
     return EngineOptions(scheduler=scheduler, workers=max(workers, 1), shards=root, shard_size=size)
+
+
+def _mapper(options: EngineOptions | None):
+    """The cluster's map for text keys, or None (keys computed here) as a context manager."""
+    from contextlib import nullcontext
+
+    if options is None:
+        return nullcontext(None)
+    from reunite.cluster import mapper
+
+    return mapper(options)
 
 
 @app.command()
@@ -788,6 +813,16 @@ def history(
 def nightly(
     ctx: typer.Context,
     workers: Annotated[int | None, typer.Option(help="Encoding processes (default: all cores).")] = None,
+    engine: Annotated[
+        str, typer.Option(help="dask: the match on a Dask cluster (see `match --help`).", envvar="REUNITE_ENGINE")
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
+    ] = None,
+    shards: Annotated[
+        Path | None, typer.Option(help="Folder of the shards, readable by every worker.", envvar="REUNITE_SHARDS")
+    ] = None,
     home: Home = None,
 ) -> None:
     """Cron entry: incremental index, match what changed, write new strong candidates to exports/.
@@ -796,6 +831,7 @@ def nightly(
     from reunite.store import Store
 
     def go(c: Ctx) -> int:
+        options = _engine_options(engine, scheduler, shards, None, workers or 2)
         ws = c.workspace()
         ws.logs.mkdir(exist_ok=True)
         terminal = sys.stdout.isatty()
@@ -815,7 +851,7 @@ def nightly(
                     rest = ", ".join(f"{k} {v}" for k, v in entry.items() if k not in ("at", "stage", "status"))
                     c.say(f"{_(entry['stage'])}: {word(entry['status'])}  {rest}", highlight=False)
 
-            res = run_nightly(store, log, workers=workers)
+            res = run_nightly(store, log, workers=workers, engine=options)
         if res.alerts_path and terminal:  # elsewhere the alerts stage's line names the file
             c.say(_("{n} new alert(s) written to {path}").format(n=res.alerts, path=res.alerts_path))
         return 0 if res.ok else 1

@@ -330,6 +330,31 @@ def _client(options: EngineOptions) -> Iterator:
         yield client
 
 
+@contextlib.contextmanager
+def mapper(options: EngineOptions) -> Iterator[Callable[[Callable, list], Iterator]]:
+    """A map over the cluster for text keys (textkeys.Mapper): each chunk a task, results as they finish;
+    this process stays the only writer. A chunk holds the names or place fields it keys, nothing else."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    with _client(options) as client:
+
+        def run(fn: Callable, chunks: list) -> Iterator:
+            futures = [client.submit(fn, chunk, pure=False, retries=2) for chunk in chunks]
+            try:
+                for f in as_completed(futures):
+                    yield f.result()
+                    f.release()
+            except KilledWorker as e:
+                raise EngineError(
+                    _("a Dask worker died running task {task} too many times: nothing was written").format(
+                        task=getattr(e, "task", e)
+                    )
+                ) from None
+
+        yield run
+
+
 def run_sharded(
     store: Store,
     spec: BatchSpec,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from reunite.cluster import EngineOptions
 from reunite.display import evidence, kind_word
 from reunite.faces import EncodeSettings, encode_pending
 from reunite.files import record_label, replacing, write_manifest
@@ -45,7 +46,11 @@ class NightlyResult:
 
 
 def run_nightly(
-    store: Store, log: Callable[[str], None], workers: int | None = None, alert_weight: float = ALERT_WEIGHT
+    store: Store,
+    log: Callable[[str], None],
+    workers: int | None = None,
+    alert_weight: float = ALERT_WEIGHT,
+    engine: EngineOptions | None = None,
 ) -> NightlyResult:
     ws = store.workspace
     result = NightlyResult()
@@ -84,7 +89,8 @@ def run_nightly(
         job: dict = {}
 
         def match_stage() -> dict:
-            res = run_match(store, "new", workers=workers or os.cpu_count() or 1)  # cron: the machine is ours
+            # cron: the machine is ours (or the cluster is)
+            res = run_match(store, "new", workers=workers or os.cpu_count() or 1, engine=engine)
             job["id"] = res.job_id
             return {
                 "job": res.job_id,

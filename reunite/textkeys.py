@@ -3,9 +3,9 @@ blocking and comparison work on keys (the `faces/text keys` stage, run by `reuni
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import product
 
 from reunite.names import Name, group_from_accent, parse_name
@@ -80,40 +80,83 @@ def _coarse():
     return _COARSE
 
 
-def compute_name_keys(store: Store, on_progress: Callable[[int, int], None] | None = None) -> int:
-    """Keys for every name without them; returns how many were computed."""
-    rows = store.conn.execute(
-        "SELECT n.id, n.name FROM names n LEFT JOIN name_keys k ON k.name_id = n.id WHERE k.name_id IS NULL"
-    ).fetchall()
-    batch = []
-    for i, (name_id, text) in enumerate(rows, 1):
+Mapper = Callable[[Callable, list], Iterable]  # (function, chunks) -> each chunk's result, in any order
+CHUNK = 20_000  # names or records per chunk a mapper hands out
+
+
+def name_key_rows(pairs: list[tuple[int, str]]) -> list[tuple]:
+    """name_keys rows of (name id, name) pairs: a pure function of the text, so chunks can go to workers."""
+    out = []
+    for name_id, text in pairs:
         k = keys_for_text(text)
-        if k is None:
-            continue
-        batch.append(
-            (
-                name_id,
-                k.surname,
-                k.given,
-                int(k.nickname),
-                k.core,
-                k.pinyin,
-                k.fold_key,
-                k.surname_key,
-                k.given_key,
-                k.last_key,
-                k.whole_key,
+        if k is not None:
+            out.append(
+                (
+                    name_id,
+                    k.surname,
+                    k.given,
+                    int(k.nickname),
+                    k.core,
+                    k.pinyin,
+                    k.fold_key,
+                    k.surname_key,
+                    k.given_key,
+                    k.last_key,
+                    k.whole_key,
+                )
             )
+    return out
+
+
+def _chunks(rows: list, n: int = CHUNK) -> list[list]:
+    return [rows[k : k + n] for k in range(0, len(rows), n)]
+
+
+def compute_name_keys(
+    store: Store, on_progress: Callable[[int, int], None] | None = None, mapper: Mapper | None = None
+) -> int:
+    """Keys for every name without them; returns how many were computed. With a mapper (a Dask cluster:
+    cluster.mapper), chunks are keyed in parallel; this process writes them, in one transaction."""
+    rows = [
+        (int(i), str(t))
+        for i, t in store.conn.execute(
+            "SELECT n.id, n.name FROM names n LEFT JOIN name_keys k ON k.name_id = n.id WHERE k.name_id IS NULL"
         )
-        if on_progress and i % 1000 == 0:
-            on_progress(i, len(rows))
+    ]
+    batch: list[tuple] = []
+    done = 0
+    for part in (mapper or map)(name_key_rows, _chunks(rows)):
+        batch += part
+        done += CHUNK
+        if on_progress:
+            on_progress(min(done, len(rows)), len(rows))
     with store.transaction():
         store.conn.executemany("INSERT INTO name_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", batch)
     return len(batch)
 
 
-def compute_place_keys(store: Store) -> int:
-    """Resolve the places of every record marked for re-indexing; returns the number of records done."""
+def place_key_rows(table: str, rows: list[dict]) -> list[tuple[int, list[tuple]]]:
+    """Per record (a dict of its place fields), its place_keys rows (field, rank, code, level, how,
+    confidence): pure, so chunks can go to workers."""
+    fields = RESIDENT_PLACE_FIELDS if table == "residents" else MISSING_PLACE_FIELDS
+    out = []
+    for row in rows:
+        group = group_from_accent(row["accent"] if table == "residents" else row["dialect"])
+        found = [(f, resolve(row[f], group)) for f in fields]
+        reg = region_place(row["id_region"])
+        if table == "missing_persons":
+            found.append(("id_region", [reg] if reg else []))
+        else:  # a resident's 户籍地 and ID region are clues to where they are from, like what they say
+            clues = [*([reg] if reg else []), *found[0][1], *resolve(row["hometown"], group)]
+            found[0] = ("place_clues", clues)
+        keys = [(f, r, h.code, h.level, h.how, h.confidence) for f, hits in found for r, h in enumerate(hits)]
+        out.append((row["id"], keys))
+    return out
+
+
+def compute_place_keys(store: Store, mapper: Mapper | None = None) -> int:
+    """Resolve the places of every record marked for re-indexing; returns the number of records done. With a
+    mapper, chunks are resolved in parallel; this process writes them, in one transaction."""
     done = 0
     with store.transaction():
         for table, owner, fields in (
@@ -121,28 +164,20 @@ def compute_place_keys(store: Store) -> int:
             ("missing_persons", "missing_id", MISSING_PLACE_FIELDS),
         ):
             extra = ", accent, hometown, id_region" if table == "residents" else ", dialect, id_region"
-            rows = store.conn.execute(
-                f"SELECT id, {', '.join(fields)}{extra} FROM {table} WHERE needs_index = 1"
-            ).fetchall()
-            for row in rows:
-                store.conn.execute(f"DELETE FROM place_keys WHERE {owner} = ?", (row["id"],))
-                group = group_from_accent(row["accent"] if table == "residents" else row["dialect"])
-                found = [(f, resolve(row[f], group)) for f in fields]
-                reg = region_place(row["id_region"])
-                if table == "missing_persons":
-                    found.append(("id_region", [reg] if reg else []))
-                else:  # a resident's 户籍地 and ID region are clues to where they are from, like what they say
-                    clues = [*([reg] if reg else []), *found[0][1], *resolve(row["hometown"], group)]
-                    found[0] = ("place_clues", clues)
-                store.conn.executemany(
-                    f"INSERT INTO place_keys ({owner}, field, rank, code, level, how, confidence)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (row["id"], f, r, h.code, h.level, h.how, h.confidence)
-                        for f, hits in found
-                        for r, h in enumerate(hits)
-                    ],
-                )
-                store.conn.execute(f"UPDATE {table} SET needs_index = 0 WHERE id = ?", (row["id"],))
-                done += 1
+            rows = [
+                dict(r)
+                for r in store.conn.execute(
+                    f"SELECT id, {', '.join(fields)}{extra} FROM {table} WHERE needs_index = 1"
+                ).fetchall()
+            ]
+            for part in (mapper or map)(partial(place_key_rows, table), _chunks(rows)):
+                for record, keys in part:
+                    store.conn.execute(f"DELETE FROM place_keys WHERE {owner} = ?", (record,))
+                    store.conn.executemany(
+                        f"INSERT INTO place_keys ({owner}, field, rank, code, level, how, confidence)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(record, *k) for k in keys],
+                    )
+                    store.conn.execute(f"UPDATE {table} SET needs_index = 0 WHERE id = ?", (record,))
+                    done += 1
     return done

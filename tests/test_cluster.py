@@ -207,7 +207,8 @@ def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
         ],
     )
     assert r.exit_code == 0, r.output
-    assert "Dask, 2 worker(s); the missing side in 6 shard(s), built, 513 record(s) copied" in r.output
+    said = " ".join(r.output.split())
+    assert "Dask, 2 worker(s); the missing side in 6 shard(s), built, 513 record(s) copied" in said
     assert (shards / "manifest.json").exists()
     with Store.open(ws) as store:
         job = store.conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0]
@@ -234,3 +235,76 @@ def test_purge_removes_shards_wherever_they_were_kept(runner, tmp_path, cluster)
     assert r.exit_code == 0, r.output
     assert not elsewhere.exists() and not (home / "cache" / "shards").exists()
     shutil.rmtree(home)
+
+
+def _keys(store: Store) -> tuple[list, list]:
+    names = store.conn.execute(
+        "SELECT n.name, k.* FROM name_keys k JOIN names n ON n.id = k.name_id ORDER BY k.name_id"
+    ).fetchall()
+    places = store.conn.execute(
+        "SELECT resident_id, missing_id, field, rank, code, level, how, confidence FROM place_keys"
+        " ORDER BY resident_id, missing_id, field, rank"
+    ).fetchall()
+    return [tuple(r) for r in names], [tuple(r) for r in places]
+
+
+def test_text_keys_on_the_cluster_equal_keys_made_here(tmp_path, cluster, monkeypatch):
+    import reunite.textkeys as textkeys
+    from reunite.cluster import mapper
+
+    monkeypatch.setattr(textkeys, "CHUNK", 97)  # many chunks, results in any order
+    stores = []
+    for name in ("here", "there"):
+        ws, _ = init_workspace(tmp_path / name)
+        store = Store.open(ws)
+        for kind, f in (("missing", "missing.csv"), ("registry", "registry.csv"), ("residents", "residents.csv")):
+            ingest_file(store, kind, SAMPLES / f)
+        stores.append(store)
+    here, there = stores
+    assert textkeys.compute_name_keys(here) > 500
+    textkeys.compute_place_keys(here)
+    with mapper(EngineOptions(scheduler=cluster)) as mapped:
+        textkeys.compute_name_keys(there, mapper=mapped)
+        textkeys.compute_place_keys(there, mapper=mapped)
+    assert _keys(here) == _keys(there)
+    assert there.conn.execute("SELECT COUNT(*) FROM missing_persons WHERE needs_index = 1").fetchone()[0] == 0
+    for store in stores:
+        store.close()
+
+
+def test_index_and_nightly_on_the_cluster_from_the_cli(runner, tmp_path, cluster):
+    from reunite.cli import app
+
+    home = tmp_path / "ws"
+    ws, _ = init_workspace(home)
+    with Store.open(ws) as store:
+        for kind, f in (("missing", "missing.csv"), ("residents", "residents.csv")):
+            ingest_file(store, kind, SAMPLES / f)
+    r = runner.invoke(app, ["index", "--scheduler", cluster, "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    with Store.open(ws) as store:
+        assert store.conn.execute("SELECT COUNT(*) FROM name_keys").fetchone()[0] > 500
+    r = runner.invoke(app, ["nightly", "--scheduler", cluster, "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    log = (home / "logs" / "nightly.log").read_text(encoding="utf-8")
+    assert '"stage": "match", "status": "ok"' in log and "shards built" in log
+
+
+def test_shards_hold_only_what_the_search_reads(text_ws, cluster):
+    import sqlite3
+
+    with Store.open(text_ws) as store:
+        run_match(store, "all", engine=EngineOptions(scheduler=cluster, shard_size=200))
+        full = store.conn.execute("SELECT COUNT(*) FROM missing_persons WHERE contact_phone IS NOT NULL").fetchone()[0]
+    assert full > 0  # the samples have phone numbers to leak
+    for db in (text_ws.root / "cache" / "shards").glob("shard-*/records-*.db"):
+        conn = sqlite3.connect(db)
+        leaked = conn.execute(
+            "SELECT COUNT(*) FROM missing_persons WHERE id_number IS NOT NULL OR contact_phone IS NOT NULL"
+            " OR contact_name IS NOT NULL OR notes IS NOT NULL OR missing_place IS NOT NULL OR extras IS NOT NULL"
+        ).fetchone()[0]
+        paths = conn.execute("SELECT COUNT(*) FROM photos WHERE stored_path != '' OR original_path != ''").fetchone()[0]
+        raw = conn.execute("SELECT COUNT(*) FROM names WHERE raw != ''").fetchone()[0]
+        conn.close()
+        assert (leaked, paths, raw) == (0, 0, 0), db
+    assert oct(os.stat(text_ws.root / "cache" / "shards" / "manifest.json").st_mode)[-3:] == "600"
