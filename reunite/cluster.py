@@ -364,7 +364,6 @@ def run_sharded(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Run a job's batches on a Dask cluster; rows stored by this process as each batch is merged."""
-    from distributed import as_completed
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
@@ -376,115 +375,151 @@ def run_sharded(
     result.timings["shards_s"] = round(time.perf_counter() - t0, 3)
     job_dir = root / "jobs" / f"{result.job_id}-{secrets.token_hex(4)}"
     job_dir.mkdir(mode=0o700, parents=True)
-    total = result.residents + result.missing
-    done = 0
     try:
-        resident_batches = [b for d, b in batches if d == "resident"]
         cal = workspace_calibration(spec.root)
-        files = JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store))
-        _dump(job_dir / "job.pkl", files)
-        people: list[dict[int, ResidentView]] = []
-        stats = Stats()
-        for n, batch in enumerate(resident_batches):
-            people.append(load_residents(store, batch, spec.key))
-            stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", people[-1])
+        _dump(
+            job_dir / "job.pkl",
+            JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store)),
+        )
+        rounds = _Rounds(store, spec, result, job_dir, len(man.shards), on_progress)
+        for n, batch in enumerate(b for d, b in batches if d == "resident"):
+            rounds.people.append(load_residents(store, batch, spec.key))
+            rounds.stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", rounds.people[-1])
         with _client(options) as client:
-            workers = sorted(client.scheduler_info()["workers"]) or [None]
-            where = {k: workers[k % len(workers)] for k in range(len(man.shards))}
-            jd = str(job_dir)
-
-            def submit(fn, *args, k: int):
-                return client.submit(
-                    fn, *args, pure=False, retries=2, workers=where[k], allow_other_workers=True, key=_key(fn, args)
-                )
-
-            pending = as_completed()
-            probes: dict[int, dict[int, Probe]] = {}
-            ranks: dict[int, dict[int, ShardRanked]] = {}
-            redo: dict[int, int] = {}  # batch -> tasks of round 4 still running
-            meta: dict = {}
-            for n in range(len(resident_batches)):
-                for k in range(len(man.shards)):
-                    f = submit(probe_task, jd, n, k, k=k)
-                    meta[f.key] = ("probe", n, k)
-                    pending.add(f)
-            # the reverse direction (records against residents) needs the workspace: run here meanwhile
-            missing_batches = [b for d, b in batches if d == "missing"]
-            if missing_batches:
-                ctx = BatchContext.build(spec, store, {"missing"})
-                for batch in missing_batches:
-                    out = ctx.score("missing", batch)
-                    _store(store, result, out.rows, out.scored, out.bound_hits, out.bound_limited)
-                    done += len(batch)
-                    if on_progress:
-                        on_progress(done, total)
-            limits_of: dict[int, dict[int, Limit]] = {}
-            after_of: dict[int, dict[int, float]] = {}
             try:
-                for f in pending:
-                    what, n, k = meta.pop(f.key)
-                    value = f.result()
-                    f.release()
-                    stats.took(what, value)
-                    t_merge = time.perf_counter()
-                    if options.on_task is not None:
-                        options.on_task(client)
-                    if what == "probe":
-                        probes.setdefault(n, {})[k] = value
-                        if len(probes[n]) == len(man.shards):
-                            hits, hints = _merge_probes(list(people[n].values()), list(probes.pop(n).values()))
-                            _dump(job_dir / f"hints-{n}.pkl", (hits, hints))
-                            for kk in range(len(man.shards)):
-                                g = submit(rank_task, jd, n, kk, k=kk)
-                                meta[g.key] = ("rank", n, kk)
-                                pending.add(g)
-                    elif what == "rank":
-                        ranks.setdefault(n, {})[k] = value
-                        if len(ranks[n]) < len(man.shards):
-                            continue
-                        again = _again(ranks[n], spec.bound, limits_of.setdefault(n, {}), after_of.setdefault(n, {}))
-                        redo[n] = len(again)
-                        for kk, (only, limits) in again.items():
-                            g = submit(rank_task, jd, n, kk, only, limits, k=kk)
-                            meta[g.key] = ("again", n, kk)
-                            pending.add(g)
-                    else:  # a shard ranked again for the residents whose cut it had wrong
-                        ranks[n][k].rows.update(value.rows)
-                        ranks[n][k].notes.update(value.notes)
-                        ranks[n][k].scored += value.scored
-                        redo[n] -= 1
-                    if what != "probe" and redo.get(n) == 0:
-                        del redo[n]
-                        stats.totals(ranks[n])
-                        _finish_batch(store, result, spec, list(people[n]), ranks.pop(n), after_of.pop(n))
-                        limits_of.pop(n, None)
-                        done += len(people[n])
-                        people[n] = {}
-                        stats.tasks["batches"] += 1
-                        if on_progress:
-                            on_progress(done, total)
-                    stats.merge_s += time.perf_counter() - t_merge
+                rounds.run(client, [b for d, b in batches if d == "missing"], options.on_task)
             except KilledWorker as e:
                 raise EngineError(
                     _(
                         "a Dask worker died running task {task} too many times: the job failed and the shortlist"
                         " is as it was"
-                    ).format(task=e.task if hasattr(e, "task") else e)
+                    ).format(task=getattr(e, "task", e))
                 ) from None
             except FutureCancelledError as e:
                 raise EngineError(_("the Dask cluster cancelled the job: {error}").format(error=e)) from None
             with contextlib.suppress(Exception):  # a figure, not the job's business
-                peaks = client.run(_peak_rss_mb)
-                stats.worker_peak_mb = max(peaks.values(), default=0)
-            figures = stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
+                rounds.stats.worker_peak_mb = max(client.run(_peak_rss_mb).values(), default=0)
+            figures = rounds.stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
             result.engine = {**figures, "sync": synced.how, "synced": synced.changed}
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)
     result.timings["engine_s"] = round(time.perf_counter() - t0, 3)
 
 
+class _Rounds:
+    """The client's side of a job's rounds: it submits each batch's tasks as the round before finishes, merges
+    their results and stores each batch's rows (the only writer)."""
+
+    def __init__(
+        self,
+        store: Store,
+        spec: BatchSpec,
+        result: JobResult,
+        job_dir: Path,
+        shards: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.store, self.spec, self.result, self.job_dir, self.shards = store, spec, result, job_dir, shards
+        self.on_progress = on_progress
+        self.people: list[dict[int, ResidentView]] = []  # per resident batch
+        self.stats = Stats()
+        self.done = 0
+        self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
+        self.ranks: dict[int, dict[int, ShardRanked]] = {}
+        self.redo: dict[int, int] = {}  # batch -> its reruns still running
+        self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
+        self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
+
+    def run(self, client, missing_batches: list[list[int]], on_task: Callable[[object], None] | None) -> None:
+        from distributed import as_completed
+
+        workers = sorted(client.scheduler_info()["workers"]) or [None]
+        self.where = {k: workers[k % len(workers)] for k in range(self.shards)}  # a shard's tasks, one worker
+        self.client, self.pending = client, as_completed()
+        for n in range(len(self.people)):
+            for k in range(self.shards):
+                self._submit("probe", probe_task, n, k)
+        # the reverse direction (records against residents) needs the workspace: run here meanwhile
+        if missing_batches:
+            ctx = BatchContext.build(self.spec, self.store, {"missing"})
+            for batch in missing_batches:
+                out = ctx.score("missing", batch)
+                _store(self.store, self.result, out.rows, out.scored, out.bound_hits, out.bound_limited)
+                self._progress(len(batch))
+        for f in self.pending:
+            what, n, k = self.meta.pop(f.key)
+            value = f.result()
+            f.release()
+            self.stats.took(what, value)
+            t0 = time.perf_counter()
+            if on_task is not None:
+                on_task(client)
+            getattr(self, f"_{what}")(n, k, value)
+            self.stats.merge_s += time.perf_counter() - t0
+
+    def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object) -> None:
+        key = f"{what}-b{n}-s{k}-{secrets.token_hex(3)}"
+        f = self.client.submit(
+            fn,
+            str(self.job_dir),
+            n,
+            k,
+            *extra,
+            pure=False,
+            retries=2,
+            workers=self.where[k],
+            allow_other_workers=True,
+            key=key,
+        )
+        self.meta[f.key] = (what, n, k)
+        self.pending.add(f)
+
+    def _probe(self, n: int, k: int, value: Probe) -> None:
+        self.probes.setdefault(n, {})[k] = value
+        if len(self.probes[n]) == self.shards:
+            hits, hints = _merge_probes(list(self.people[n].values()), list(self.probes.pop(n).values()))
+            _dump(self.job_dir / f"hints-{n}.pkl", (hits, hints))
+            for kk in range(self.shards):
+                self._submit("rank", rank_task, n, kk)
+
+    def _rank(self, n: int, k: int, value: ShardRanked) -> None:
+        self.ranks.setdefault(n, {})[k] = value
+        if len(self.ranks[n]) < self.shards:
+            return
+        again = _again(self.ranks[n], self.spec.bound, self.after.setdefault(n, {}))
+        self.redo[n] = len(again)
+        for kk, (only, limits) in again.items():
+            self._submit("again", rank_task, n, kk, only, limits)
+        self._finish_if_done(n)
+
+    def _again(self, n: int, k: int, value: ShardRanked) -> None:
+        """A shard ranked again for the residents whose cut it had wrong."""
+        mine = self.ranks[n][k]
+        mine.rows.update(value.rows)
+        mine.notes.update(value.notes)
+        mine.scored += value.scored
+        self.redo[n] -= 1
+        self._finish_if_done(n)
+
+    def _finish_if_done(self, n: int) -> None:
+        if self.redo.get(n) != 0:
+            return
+        del self.redo[n]
+        ranked = self.ranks.pop(n)
+        self.stats.totals(ranked)
+        _finish_batch(self.store, self.result, self.spec, list(self.people[n]), ranked, self.after.pop(n))
+        self.stats.tasks["batches"] += 1
+        self._progress(len(self.people[n]))
+        self.people[n] = {}
+
+    def _progress(self, n: int) -> None:
+        self.done += n
+        if self.on_progress:
+            self.on_progress(self.done, self.result.residents + self.result.missing)
+
+
 def _again(
-    ranked: dict[int, ShardRanked], bound: int, limits: dict[int, Limit], after: dict[int, float]
+    ranked: dict[int, ShardRanked], bound: int, after: dict[int, float]
 ) -> dict[int, tuple[list[int], dict[int, Limit]]]:
     """Shard -> (residents, their limits) to rank again: where the bound cuts over all shards and a
     shard's own cut kept a different set."""
@@ -495,7 +530,6 @@ def _again(
         limit, after[i] = _limit(list(notes.values()), bound)
         if limit is None:
             continue
-        limits[i] = limit
         for k, note in notes.items():
             if _kept(note, limit) != min(note.n, bound):
                 only, lim = again.setdefault(k, ([], {}))
@@ -590,8 +624,3 @@ class Stats:
             "candidates_per_resident": {q: int(np.percentile(c, q)) for q in (50, 90, 99)},
             "candidates_per_resident_sample": c[:: max(1, len(c) // 2000)].tolist(),
         }
-
-
-def _key(fn: Callable, args: tuple) -> str:
-    batch, k = args[1], args[2]
-    return f"{fn.__name__.removesuffix('_task')}-b{batch}-s{k}-{secrets.token_hex(3)}"
