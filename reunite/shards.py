@@ -280,8 +280,10 @@ def sync(store: Store, root: Path, settings_key: str | None, shard_size: int = D
             man.as_of = as_of
         man.pending = pending.tolist()
         man.max_id = max(man.max_id, top)
+        previous = man.index_version
         man.index_version = current_version(store.workspace) if store.workspace else None
         _write_faces(store, root, man)
+        _sweep(store, root, man, {previous, man.index_version})
         _write_json(root / "manifest.json", {**asdict(man), "shards": [asdict(s) for s in man.shards]})
     if changed < 0:
         changed = sum(s.records for s in man.shards)
@@ -327,6 +329,19 @@ def _patch(store: Store, root: Path, man: Manifest, changed: np.ndarray) -> None
             _write_records(store, root, info, ids, base)
         else:  # a new shard
             _write_records(store, root, info, ids, None)
+
+
+def _sweep(store: Store, root: Path, man: Manifest, index_versions: set[str | None]) -> None:
+    """Derived files no job needs any more: faces files of older index versions (a running job may still
+    use the previous one), and the folders of jobs that are not running (a client killed mid-job)."""
+    for info in man.shards:
+        for f in (root / info.name).glob("faces-*.npy"):
+            if not any(v is not None and f.name == info.faces_file(root, v).name for v in index_versions):
+                f.unlink(missing_ok=True)
+    running = {str(r[0]) for r in store.conn.execute("SELECT id FROM jobs WHERE status = 'running'")}
+    for d in (root / "jobs").glob("*") if (root / "jobs").is_dir() else ():
+        if d.name.split("-")[0] not in running:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _write_faces(store: Store, root: Path, man: Manifest) -> None:

@@ -123,8 +123,12 @@ def test_shards_are_patched_after_changes_and_still_equal(tmp_path, cluster):
         mid = store.conn.execute("SELECT id FROM missing_persons ORDER BY id LIMIT 1 OFFSET 3").fetchone()[0]
         with store.transaction():
             store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE id = ?", (mid,))
+        stale = ws.root / "cache" / "shards" / "jobs" / "999-0dead"  # a client killed mid-job left its files
+        stale.mkdir(parents=True)
+        (stale / "batch-0.pkl").write_bytes(b"names")
         _, sharded = same_job(store, options, top_k=10)
         assert sharded.missing_side.startswith("shards patched")
+        assert not stale.exists()
         after = read_manifest(ws.root / "cache" / "shards")
         assert len(after.shards) == len(before.shards) + 1
         assert after.shards[0].version == before.shards[0].version + 1  # the closed record's shard
