@@ -25,11 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+# a resident's merged face hits (candidates.FaceHits: ~250 owners with a distance, twice over for the mean
+# encoding) as pickled into the hints file: an estimate, the text-only generator has no faces
+HINTS_BYTES_PER_RESIDENT = 2 * 250 * 20
 
 
 def measure(shard: int, residents: int, batch: int) -> dict:
@@ -82,6 +87,7 @@ def face_probe(shard: int, batch: int, photos_per_resident: float = 1.3) -> dict
     shard of `shard` photos, unfiltered top 50 and partitioned top 100 (sex and a birth window)."""
     import faiss
 
+    from reunite.candidates import FaceRows
     from reunite.facesearch import PartitionedFaces
 
     faiss.omp_set_num_threads(1)
@@ -100,9 +106,18 @@ def face_probe(shard: int, batch: int, photos_per_resident: float = 1.3) -> dict
     unfiltered = time.perf_counter() - t
     sel = [parts.select(int(rng.integers(1, 3)), (y - 25, y + 25)) for y in rng.integers(1950, 2010, len(queries))]
     t = time.perf_counter()
-    parts.search(queries, sel, 100)
+    rows = parts.search(queries, sel, 100)
     filtered = time.perf_counter() - t
-    return {"face_probe_s": round(unfiltered + 2 * filtered, 3), "face_index_mb": round(vecs.nbytes / 2**20)}
+    # what a probe sends back per query: the three rows and the owners of their photos (cluster.Probe)
+    d, i = flat.search(queries[:1], 50)
+    one = FaceRows([(0, False)], [(d[0], i[0])], [{"sex_age": rows[0], "region": rows[0]}], searched=True)
+    one.owners = {int(p): int(p) for p in np.concatenate([i[0], rows[0][1]]).tolist()}
+    return {
+        "face_probe_s": round(unfiltered + 2 * filtered, 3),
+        "face_index_mb": round(vecs.nbytes / 2**20),
+        "face_rows_bytes_per_query": len(pickle.dumps(one, protocol=pickle.HIGHEST_PROTOCOL)),
+        "face_queries_per_resident": photos_per_resident,
+    }
 
 
 def project(fig: dict, national: int, residents: int, workers: int) -> dict:
@@ -121,10 +136,15 @@ def project(fig: dict, national: int, residents: int, workers: int) -> dict:
     loads = math.ceil(n_shards / workers) * fig["shard_load_s"]
     merge = n_batches * fig["client_merge_s"] / max(per.get("batches", 1), 1) * n_shards * scale
     wall = max(task_s / workers + loads, merge)  # the client merges while the workers run
+    queries = batch * fig["face_queries_per_resident"]
+    face_rows = n_batches * n_shards * queries * fig["face_rows_bytes_per_query"]  # probes -> client
+    hints = n_batches * n_shards * batch * HINTS_BYTES_PER_RESIDENT  # merged face hits, read by every rank task
     moved = (
         n_shards * fig["shard_files_mb"] * 2**20  # each shard read once by its worker
         + n_batches * n_shards * 2 * fig["batch_file_bytes"] / max(per.get("batches", 1), 1) * scale
         + (tasks + reruns) * fig["result_bytes"] / max(sum(per.values()) - per.get("batches", 0), 1) * scale
+        + face_rows
+        + hints
     )
     return {
         "workers": workers,
@@ -136,7 +156,11 @@ def project(fig: dict, national: int, residents: int, workers: int) -> dict:
         "client_merge_h": round(merge / 3600, 2),
         "wall_h": round(wall / 3600, 2),
         "moved_gb": round(moved / 2**30, 1),
-        "worker_memory_gb": round(math.ceil(n_shards / workers) * fig["shard_memory_mb"] / 1024, 1),
+        # a worker's peak with one text shard, plus the shard's face index held three times (flat, and the two
+        # partition sets), for each shard it serves
+        "worker_memory_gb": round(
+            math.ceil(n_shards / workers) * (fig["shard_memory_mb"] + 3 * fig["face_index_mb"]) / 1024, 1
+        ),
     }
 
 

@@ -314,8 +314,12 @@ def _client(options: EngineOptions) -> Iterator:
         with client:
             yield client
         return
+    import dask
+
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    # no work stealing: a task taken by the worker that does not hold its shard would load the shard again
     with (
+        dask.config.set({"distributed.scheduler.work-stealing": False}),
         LocalCluster(
             n_workers=options.workers,
             threads_per_worker=1,
