@@ -59,7 +59,7 @@ from reunite.errors import ReuniteError
 from reunite.i18n import _
 from reunite.jobrecord import JobResult, store_candidates
 from reunite.names import NameFrequencies
-from reunite.runner import ALERT_WEIGHT, BatchContext, BatchSpec, PrunedResidentSide
+from reunite.runner import ALERT_WEIGHT, BatchContext, BatchSpec, PrunedResidentSide, shortlist
 from reunite.scoring import Params
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
@@ -115,11 +115,21 @@ class Note:
     best: list[float]  # the shard's top k exact weights
 
 
+Short = tuple[int, float, bool, str]  # a shortlisted candidate: (record id, exact weight, registry, sources)
+
+
 @dataclass
 class ShardRanked:
-    rows: dict[int, list[tuple]]  # resident -> the shard's top k rows
+    short: dict[int, list[Short]]  # resident -> the shard's shortlist (runner.shortlist), not yet explained
     notes: dict[int, Note]
     scored: int
+    seconds: float = 0.0
+    load_s: float = 0.0
+
+
+@dataclass
+class Explained:
+    rows: dict[int, list[tuple]]  # resident -> (record id, weight, probability, registry, terms) per candidate
     seconds: float = 0.0
     load_s: float = 0.0
 
@@ -179,25 +189,19 @@ class ShardSide(PrunedResidentSide):
     """The pruned search over one shard, with what the client merged from every shard."""
 
     def __init__(
-        self,
-        ctx: BatchContext,
-        people: dict[int, ResidentView],
-        hits: dict[int, FaceHits],
-        hints: dict[int, ShardHints],
-        limits: dict[int, Limit],
+        self, ctx: BatchContext, hits: dict[int, FaceHits], hints: dict[int, ShardHints], limits: dict[int, Limit]
     ) -> None:
         super().__init__(ctx)
-        self.all, self.hits, self.hints, self.limits = people, hits, hints, limits
+        self.hits, self.hints, self.limits = hits, hints, limits
         self.notes: dict[int, Note] = {}
-
-    def people(self, batch: list[int]) -> dict[int, ResidentView]:
-        return {i: self.all[i] for i in batch if i in self.all}
-
-    def faces(self, people: list[ResidentView]) -> dict[int, FaceHits]:
-        return {r.id: self.hits.get(r.id, FaceHits()) for r in people}
 
     def found(self, r: ResidentView, faces: FaceHits) -> Found:
         return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces, self.hints.get(r.id, ShardHints()))
+
+    def registry(self, ids: list[int]) -> list[int]:
+        """Which of these candidates are registry entries."""
+        table = self.ctx.table
+        return [c for c, g in zip(ids, table.registry[table.positions(ids)], strict=True) if g] if ids else []
 
     def ranked(self, r: ResidentView, f: Found) -> Ranked:
         ctx, spec = self.ctx, self.ctx.spec
@@ -226,20 +230,9 @@ class ShardSide(PrunedResidentSide):
         return out
 
 
-def rank_task(
-    job_dir: str, batch: int, k: int, only: list[int] | None = None, limits: dict | None = None
-) -> ShardRanked:
-    """Round 3 in shard k: the batch's (or `only` these residents') top k rows and bound notes."""
-    t0 = time.perf_counter()
-    job = _job(job_dir)
-    shard, load_s = _shard(job, k)
-    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
-        hits, hints = pickle.load(f)
-    people = _people(job_dir, batch)
-    if only is not None:
-        people = {i: people[i] for i in only if i in people}
+def _context(job: JobFiles, shard: LoadedShard) -> BatchContext:
     params = Params.from_json(job.spec.params)
-    ctx = BatchContext(
+    return BatchContext(
         job.spec,
         shard.store,
         {"resident": shard.blocks},
@@ -250,12 +243,51 @@ def rank_task(
         Weights(params, job.freqs),
         shard.how,
     )
-    side = ShardSide(ctx, people, hits, hints, limits or {})
-    out = ctx.score_side(side, "resident", list(people))
-    rows: dict[int, list[tuple]] = {i: [] for i in people}
-    for row in out.rows:
-        rows[row[0]].append(row)
-    return ShardRanked(rows, side.notes, out.scored, time.perf_counter() - t0, load_s)
+
+
+def rank_task(
+    job_dir: str, batch: int, k: int, only: list[int] | None = None, limits: dict | None = None
+) -> ShardRanked:
+    """Round 3 in shard k: the batch's (or `only` these residents') shortlists by exact weight, and their
+    bound notes. Nothing is explained yet: only the shortlist over all shards is (explain_task)."""
+    t0 = time.perf_counter()
+    job = _job(job_dir)
+    shard, load_s = _shard(job, k)
+    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
+        hits, hints = pickle.load(f)
+    people = _people(job_dir, batch)
+    if only is not None:
+        people = {i: people[i] for i in only if i in people}
+    side = ShardSide(_context(job, shard), hits, hints, limits or {})
+    short: dict[int, list[Short]] = {}
+    scored = 0
+    for i, r in people.items():
+        f = side.found(r, side.hits.get(i, FaceHits()))
+        ranked = side.ranked(r, f)
+        scored += len(ranked.weights)
+        registry = set(side.registry(list(ranked.weights)))
+        short[i] = [
+            (c, ranked.weights[c], c in registry, ",".join(sorted(f.sources(c)))) for c in side.shortlisted(ranked)
+        ]
+    return ShardRanked(short, side.notes, scored, time.perf_counter() - t0, load_s)
+
+
+def explain_task(job_dir: str, batch: int, k: int, wanted: dict[int, list[int]]) -> Explained:
+    """Round 5 in shard k: the candidates of the shortlist over all shards that are this shard's, compared in
+    full (their exact weights and every term's text)."""
+    t0 = time.perf_counter()
+    job = _job(job_dir)
+    shard, load_s = _shard(job, k)
+    people = _people(job_dir, batch)
+    side = PrunedResidentSide(_context(job, shard))
+    rows = {}
+    for i, ids in wanted.items():
+        scored = side.explain(people[i], ids, lambda _m: set())
+        rows[i] = [
+            (x.m.id, x.score.weight, x.score.probability, int(x.m.kind != "missing"), x.score.terms_json())
+            for x in scored
+        ]
+    return Explained(rows, time.perf_counter() - t0, load_s)
 
 
 # -- the client's side --------------------------------------------------------------------------------
@@ -294,8 +326,9 @@ def _rows_key(row: tuple) -> tuple:
     return (-(bool(registry) and weight >= ALERT_WEIGHT), -weight, missing_id)
 
 
-def _merged_rows(parts: list[list[tuple]], top_k: int) -> list[tuple]:
-    rows = sorted((row for part in parts for row in part), key=_rows_key)[:top_k]
+def _top_rows(rows: list[tuple], top_k: int) -> list[tuple]:
+    """A resident's rows to store: the top k of its explained shortlist, ranked (as BatchContext.score)."""
+    rows = sorted(rows, key=_rows_key)[:top_k]
     return [(*row[:3], rank, *row[4:]) for rank, row in enumerate(rows, start=1)]
 
 
@@ -385,7 +418,7 @@ def run_sharded(
             job_dir / "job.pkl",
             JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store)),
         )
-        rounds = _Rounds(store, spec, result, job_dir, len(man.shards), on_progress)
+        rounds = _Rounds(store, spec, result, job_dir, man, on_progress)
         for n, batch in enumerate(b for d, b in batches if d == "resident"):
             rounds.people.append(load_residents(store, batch, spec.key))
             rounds.stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", rounds.people[-1])
@@ -420,10 +453,11 @@ class _Rounds:
         spec: BatchSpec,
         result: JobResult,
         job_dir: Path,
-        shards: int,
+        man: Manifest,
         on_progress: Callable[[int, int], None] | None,
     ) -> None:
-        self.store, self.spec, self.result, self.job_dir, self.shards = store, spec, result, job_dir, shards
+        self.store, self.spec, self.result, self.job_dir, self.man = store, spec, result, job_dir, man
+        self.shards = len(man.shards)
         self.on_progress = on_progress
         self.people: list[dict[int, ResidentView]] = []  # per resident batch
         self.stats = Stats()
@@ -433,6 +467,9 @@ class _Rounds:
         self.redo: dict[int, int] = {}  # batch -> its reruns still running
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
+        self.explaining: dict[int, int] = {}  # batch -> its explain tasks still running
+        self.explained: dict[int, dict[int, list[tuple]]] = {}  # batch -> resident -> rows
+        self.sources: dict[int, dict[tuple[int, int], str]] = {}  # batch -> (resident, record) -> blocks found it
 
     def run(self, client, missing_batches: list[list[int]], on_task: Callable[[object], None] | None) -> None:
         from distributed import as_completed
@@ -494,24 +531,56 @@ class _Rounds:
         self.redo[n] = len(again)
         for kk, (only, limits) in again.items():
             self._submit("again", rank_task, n, kk, only, limits)
-        self._finish_if_done(n)
+        self._explain_if_ranked(n)
 
     def _again(self, n: int, k: int, value: ShardRanked) -> None:
         """A shard ranked again for the residents whose cut it had wrong."""
         mine = self.ranks[n][k]
-        mine.rows.update(value.rows)
+        mine.short.update(value.short)
         mine.notes.update(value.notes)
         mine.scored += value.scored
         self.redo[n] -= 1
-        self._finish_if_done(n)
+        self._explain_if_ranked(n)
 
-    def _finish_if_done(self, n: int) -> None:
+    def _explain_if_ranked(self, n: int) -> None:
+        """Once every shard ranked the batch: the shortlist over all shards, explained by the shards that hold
+        its candidates (each candidate once, not each shard's top k)."""
         if self.redo.get(n) != 0:
             return
         del self.redo[n]
+        spec, wanted = self.spec, {}
+        self.explained[n] = {i: [] for i in self.people[n]}
+        sources = self.sources[n] = {}
+        for i in self.people[n]:
+            merged = [s for r in self.ranks[n].values() for s in r.short.get(i, [])]
+            ids = shortlist([(c, w, reg) for c, w, reg, _ in merged], spec.top_k, spec.min_weight)
+            sources.update({(i, c): src for c, _, _, src in merged})
+            for c, k in zip(ids, self.man.shard_of(np.array(ids, np.int64)).tolist(), strict=True):
+                wanted.setdefault(k, {}).setdefault(i, []).append(c)
+        self.explaining[n] = len(wanted)
+        for k, ask in wanted.items():
+            self._submit("explain", explain_task, n, k, ask)
+        self._finish_if_explained(n)
+
+    def _explain(self, n: int, k: int, value: Explained) -> None:
+        src = self.sources[n]
+        for i, rows in value.rows.items():
+            self.explained[n][i] += [
+                (i, c, "resident", 0, w, p, reg, src[(i, c)], terms)
+                for c, w, p, reg, terms in rows
+                if self.spec.min_weight is None or w >= self.spec.min_weight
+            ]
+        self.explaining[n] -= 1
+        self._finish_if_explained(n)
+
+    def _finish_if_explained(self, n: int) -> None:
+        if self.explaining.get(n) != 0:
+            return
+        del self.explaining[n]
         ranked = self.ranks.pop(n)
         self.stats.totals(ranked)
-        _finish_batch(self.store, self.result, self.spec, list(self.people[n]), ranked, self.after.pop(n))
+        _finish_batch(self.store, self.result, self.spec, self.explained.pop(n), ranked, self.after.pop(n))
+        del self.sources[n]
         self.stats.tasks["batches"] += 1
         self._progress(len(self.people[n]))
         self.people[n] = {}
@@ -543,13 +612,17 @@ def _again(
 
 
 def _finish_batch(
-    store: Store, result: JobResult, spec: BatchSpec, residents: list[int], ranked: dict[int, ShardRanked], after: dict
+    store: Store,
+    result: JobResult,
+    spec: BatchSpec,
+    explained: dict[int, list[tuple]],
+    ranked: dict[int, ShardRanked],
+    after: dict,
 ) -> None:
     rows: list[tuple] = []
     hits = limited = 0
-    for i in residents:
-        merged = _merged_rows([r.rows.get(i, []) for r in ranked.values()], spec.top_k)
-        rows += merged
+    for i, mine in explained.items():
+        rows += _top_rows(mine, spec.top_k)
         if after.get(i, -np.inf) > -np.inf:  # the bound cut over all shards: could it have changed the top k?
             hits += 1
             best = sorted((w for r in ranked.values() if i in r.notes for w in r.notes[i].best), reverse=True)
@@ -589,8 +662,8 @@ class Stats:
     """What the engine did: tasks and their worker-side seconds by round, shard loads, bytes of the results
     and job files, the client's merge time, candidates per resident over all shards (bench_national)."""
 
-    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "again": 0, "batches": 0})
-    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "again": 0.0})
+    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "again": 0, "explain": 0, "batches": 0})
+    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "again": 0.0, "explain": 0.0})
     load_s: float = 0.0
     result_bytes: int = 0
     batch_bytes: int = 0
@@ -598,7 +671,7 @@ class Stats:
     worker_peak_mb: int = 0
     candidates: list[int] = field(default_factory=list)
 
-    def took(self, what: str, value: Probe | ShardRanked) -> None:
+    def took(self, what: str, value: Probe | ShardRanked | Explained) -> None:
         self.tasks[what] += 1
         self.seconds[what] += value.seconds - value.load_s
         self.load_s += value.load_s
@@ -620,6 +693,7 @@ class Stats:
             "probe_task_s": round(self.seconds["probe"], 3),
             "rank_task_s": round(self.seconds["rank"], 3),
             "again_task_s": round(self.seconds["again"], 3),
+            "explain_task_s": round(self.seconds["explain"], 3),
             "load_s": round(self.load_s, 3),
             "result_bytes": self.result_bytes,
             "batch_file_bytes": self.batch_bytes,

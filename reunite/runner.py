@@ -9,7 +9,7 @@ every side, so the reverse direction is the same runner with the sides swapped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -113,11 +113,7 @@ class BatchContext:
 
     def score(self, direction: str, batch: list[int]) -> BatchOut:
         """Rows to store for one batch, pairs compared in full, and how often the candidate bound bit."""
-        return self.score_side(self.side(direction), direction, batch)
-
-    def score_side(self, side: Side, direction: str, batch: list[int]) -> BatchOut:
-        """score() by a given side (a shard's)."""
-        spec = self.spec
+        side, spec = self.side(direction), self.spec
         rows: list[tuple] = []
         n_scored = bound_hits = bound_limited = 0
         for compared in side.compare(batch):
@@ -223,32 +219,44 @@ class PrunedResidentSide(Side):
         )
 
     def compare(self, batch: list[int]) -> Iterator[Compared]:
-        ctx, spec = self.ctx, self.ctx.spec
         selves = self.people(batch)
         faces = self.faces(list(selves.values()))
         found = {i: self.found(selves[i], faces[i]) for i in batch if i in selves}
         for i, f in found.items():
             r = selves[i]
             ranked = self.ranked(r, f)
-            views = list(load_missing(ctx.store, self._shortlist(list(ranked.weights.items())), spec.key).values())
-            views = [m for m in views if m.from_resident_id != r.id]
-            vectors = compare_candidates(r, ctx.table, ctx.table.positions([m.id for m in views]), views, ctx.cal)
-            scored = [Scored(r, m, ctx.weigh(m, v), f.sources(m.id)) for m, v in zip(views, vectors, strict=True)]
+            scored = self.explain(r, self.shortlisted(ranked), f.sources)
             yield Compared(scored, len(ranked.weights), int(f.bound_hit) + int(ranked.cut > 0), int(ranked.limited))
 
-    def _shortlist(self, weights: list[tuple[int, float]]) -> list[int]:
-        """The candidates to explain: the top k by exact weight (registry hits first) and any tied with the last."""
-        spec, table = self.ctx.spec, self.ctx.table
-        kept = [(c, w) for c, w in weights if spec.min_weight is None or w >= spec.min_weight]
-        reg = table.registry[table.positions([c for c, _ in kept])] if kept else []
-        kept = sorted(
-            ((bool(g) and w >= ALERT_WEIGHT, w, c) for (c, w), g in zip(kept, reg, strict=True)),
-            key=lambda t: (-t[0], -t[1], t[2]),
-        )
-        if len(kept) <= spec.top_k:
-            return [c for _, _, c in kept]
-        last = kept[spec.top_k - 1][1]
-        return [c for hit, w, c in kept if hit or w >= last - 0.01][: spec.top_k * 2]
+    def explain(self, r: ResidentView, ids: list[int], sources: Callable[[int], set[str]]) -> list[Scored]:
+        """These candidates compared in full: their exact weights and every term's text."""
+        ctx = self.ctx
+        views = list(load_missing(ctx.store, ids, ctx.spec.key).values())
+        views = [m for m in views if m.from_resident_id != r.id]
+        vectors = compare_candidates(r, ctx.table, ctx.table.positions([m.id for m in views]), views, ctx.cal)
+        return [Scored(r, m, ctx.weigh(m, v), sources(m.id)) for m, v in zip(views, vectors, strict=True)]
+
+    def shortlisted(self, ranked: Ranked) -> list[int]:
+        """The candidates to explain, with whether each is a registry entry (shortlist())."""
+        table, weights = self.ctx.table, list(ranked.weights.items())
+        reg = table.registry[table.positions([c for c, _ in weights])] if weights else []
+        entries = [(c, w, bool(g)) for (c, w), g in zip(weights, reg, strict=True)]
+        return shortlist(entries, self.ctx.spec.top_k, self.ctx.spec.min_weight)
+
+
+def shortlist(weights: list[tuple[int, float, bool]], top_k: int, min_weight: float | None) -> list[int]:
+    """The candidates to explain of (id, exact weight, registry entry): the top k by exact weight (registry
+    hits first) and any tied with the last. The same over one process's candidates or the union of the
+    shards' shortlists (cluster.py): a shard's shortlist holds every candidate of its own that the whole's
+    does."""
+    kept = sorted(
+        ((reg and w >= ALERT_WEIGHT, w, c) for c, w, reg in weights if min_weight is None or w >= min_weight),
+        key=lambda t: (-t[0], -t[1], t[2]),
+    )
+    if len(kept) <= top_k:
+        return [c for _, _, c in kept]
+    last = kept[top_k - 1][1]
+    return [c for hit, w, c in kept if hit or w >= last - 0.01][: top_k * 2]
 
 
 class MissingSide(Side):
