@@ -63,8 +63,8 @@ from reunite.runner import ALERT_WEIGHT, BatchContext, BatchSpec, PrunedResident
 from reunite.scoring import Params
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
-from reunite.topk import Limit, Ranked, Weights, rank_candidates
-from reunite.views import ResidentView, load_missing, load_residents
+from reunite.topk import Limit, Ranked, Weights
+from reunite.views import ResidentView, load_residents
 
 log = logging.getLogger(__name__)
 
@@ -203,23 +203,8 @@ class ShardSide(PrunedResidentSide):
         table = self.ctx.table
         return [c for c, g in zip(ids, table.registry[table.positions(ids)], strict=True) if g] if ids else []
 
-    def ranked(self, r: ResidentView, f: Found) -> Ranked:
-        ctx, spec = self.ctx, self.ctx.spec
-        out = rank_candidates(
-            r,
-            f.ids,
-            ctx.table,
-            ctx.weights,
-            ctx.cal,
-            spec.top_k,
-            spec.min_weight,
-            f.faces,
-            lambda ids: load_missing(ctx.store, ids, spec.key),
-            spec.bound,
-            ctx.blocks["resident"].face_stats,
-            keys=f.keys,
-            limit=self.limits.get(r.id),
-        )
+    def ranked(self, r: ResidentView, f: Found, **shard: object) -> Ranked:
+        out = super().ranked(r, f, keys=f.keys, limit=self.limits.get(r.id))
         empty = np.zeros(0)
         self.notes[r.id] = Note(
             out.n,

@@ -202,7 +202,9 @@ class PrunedResidentSide(Side):
         # the pruned search applies the bound itself, by upper bound instead of block order
         return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces)
 
-    def ranked(self, r: ResidentView, f: Found) -> Ranked:
+    def ranked(self, r: ResidentView, f: Found, **shard: object) -> Ranked:
+        """The exact weights of the candidates that can reach the top k (topk.py; `shard`: its order keys
+        and limit, cluster.ShardSide)."""
         ctx, spec = self.ctx, self.ctx.spec
         return rank_candidates(
             r,
@@ -216,6 +218,7 @@ class PrunedResidentSide(Side):
             lambda ids: load_missing(ctx.store, ids, spec.key),
             spec.bound,
             ctx.blocks["resident"].face_stats,
+            **shard,
         )
 
     def compare(self, batch: list[int]) -> Iterator[Compared]:

@@ -68,6 +68,27 @@ def require_faces() -> Path:
     return path
 
 
+SAMPLE_FILES = (
+    ("missing", "missing.csv"),
+    ("missing", "showcase_missing.csv"),
+    ("registry", "registry.csv"),
+    ("residents", "residents.csv"),
+    ("residents", "showcase_residents.csv"),
+)
+
+
+def ingest_samples(store) -> None:
+    """Every committed sample file (text only), keyed: ready to match."""
+    from reunite.ingest import ingest_file
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+
+    samples = Path(__file__).resolve().parents[1] / "samples"
+    for kind, name in SAMPLE_FILES:
+        ingest_file(store, kind, samples / name)
+    compute_name_keys(store)
+    compute_place_keys(store)
+
+
 def write_csv(path: Path, text: str, encoding: str = "utf-8") -> Path:
     path.write_bytes(text.encode(encoding))
     return path

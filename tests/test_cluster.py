@@ -19,7 +19,7 @@ from reunite.jobs import run_match
 from reunite.shards import read_manifest
 from reunite.store import Store, init_workspace
 from reunite.textkeys import compute_name_keys, compute_place_keys
-from tests.conftest import require_faces, write_csv
+from tests.conftest import ingest_samples, require_faces, write_csv
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 COLUMNS = "resident_id, missing_id, direction, rank, weight, probability, registry, sources, terms"
@@ -35,24 +35,11 @@ def cluster():
         yield c.scheduler_address
 
 
-def _ingest_samples(store: Store) -> None:
-    for kind, name in (
-        ("missing", "missing.csv"),
-        ("missing", "showcase_missing.csv"),
-        ("registry", "registry.csv"),
-        ("residents", "residents.csv"),
-        ("residents", "showcase_residents.csv"),
-    ):
-        ingest_file(store, kind, SAMPLES / name)
-    compute_name_keys(store)
-    compute_place_keys(store)
-
-
 @pytest.fixture(scope="module")
 def text_ws(tmp_path_factory):
     ws, _ = init_workspace(tmp_path_factory.mktemp("cluster") / "ws")
     with Store.open(ws) as store:
-        _ingest_samples(store)
+        ingest_samples(store)
     return ws
 
 
@@ -109,7 +96,7 @@ def test_shards_are_patched_after_changes_and_still_equal(tmp_path, cluster):
     ws, _ = init_workspace(tmp_path / "ws")
     options = EngineOptions(scheduler=cluster, shard_size=60)
     with Store.open(ws) as store:
-        _ingest_samples(store)
+        ingest_samples(store)
         first = run_match(store, "all", top_k=10, engine=options)
         assert first.missing_side.startswith("shards built")
         before = read_manifest(ws.root / "cache" / "shards")
@@ -191,7 +178,7 @@ def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
     home = tmp_path / "ws"
     ws, _ = init_workspace(home)
     with Store.open(ws) as store:
-        _ingest_samples(store)
+        ingest_samples(store)
     shards = tmp_path / "shared" / "shards"
     r = runner.invoke(
         app,
@@ -229,7 +216,7 @@ def test_purge_removes_shards_wherever_they_were_kept(runner, tmp_path, cluster)
     home = tmp_path / "ws"
     ws, _ = init_workspace(home)
     with Store.open(ws) as store:
-        _ingest_samples(store)
+        ingest_samples(store)
         elsewhere = tmp_path / "elsewhere"
         run_match(store, "all", engine=EngineOptions(scheduler=cluster, shards=elsewhere, shard_size=100))
         run_match(store, "all", engine=EngineOptions(scheduler=cluster, shard_size=100))

@@ -4,8 +4,6 @@ pruned job against an exhaustive one (as faiss contrib checks approximate search
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -14,18 +12,15 @@ from reunite.candidates import FaceHits
 from reunite.columnar import MissingTable
 from reunite.compare import compare_candidates, comparison_vector
 from reunite.estimate import current_params
-from reunite.ingest import ingest_file
 from reunite.jobs import run_match
 from reunite.names import NameFrequencies, surname_of
 from reunite.scoring import score
 from reunite.syllables import syllable_readings
 from reunite.terms import FACE, NAME, TABLE_TERMS
 from reunite.terms.name import KEYED_LEVELS
-from reunite.textkeys import compute_name_keys, compute_place_keys
 from reunite.topk import Weights, rank_candidates
 from reunite.views import load_missing, load_residents
-
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+from tests.conftest import ingest_samples
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +29,7 @@ def sampled(tmp_path_factory):
 
     ws, _ = init_workspace(tmp_path_factory.mktemp("topk") / "ws")
     store = Store.open(ws)
-    for kind, name in (
-        ("missing", "missing.csv"),
-        ("missing", "showcase_missing.csv"),
-        ("registry", "registry.csv"),
-        ("residents", "residents.csv"),
-        ("residents", "showcase_residents.csv"),
-    ):
-        ingest_file(store, kind, SAMPLES / name)
-    compute_name_keys(store)
-    compute_place_keys(store)
+    ingest_samples(store)
     yield store
     store.close()
 
