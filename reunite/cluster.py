@@ -82,6 +82,7 @@ class EngineOptions:
     shards: Path | None = None  # the shard root (default <workspace>/cache/shards)
     shard_size: int = DEFAULT_SHARD_SIZE
     on_task: Callable[[object], None] | None = None  # called with the client as each task finishes (tests)
+    stall_s: float = 1800.0  # no task finished for this long: the job fails (a hung worker, a lost scheduler)
 
 
 @dataclass
@@ -170,6 +171,19 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
 def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
     with open(Path(job_dir) / f"batch-{batch}.pkl", "rb") as f:
         return pickle.load(f)
+
+
+def hold_task(job_dir: str, k: int) -> float:
+    """Load shard k on this worker; the seconds it took. Every other task of shard k depends on this one, so
+    the scheduler sends them where the shard is loaded; if that worker is lost, Dask runs it again elsewhere
+    and they follow. (Worker restrictions by address would do the first but not the second: a task restricted
+    to a lost worker waits for that address forever, dask/distributed#7346.)"""
+    return _shard(_job(job_dir), k)[1]
+
+
+def on_shard(held: float, fn: Callable, *args: object) -> object:
+    """Run fn where its shard is held (`held` is hold_task's result: the dependency is the point)."""
+    return fn(*args)
 
 
 def probe_task(job_dir: str, batch: int, k: int) -> Probe:
@@ -409,7 +423,7 @@ def run_sharded(
             rounds.stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", rounds.people[-1])
         with _client(options) as client:
             try:
-                rounds.run(client, [b for d, b in batches if d == "missing"], options.on_task)
+                rounds.run(client, [b for d, b in batches if d == "missing"], options)
             except KilledWorker as e:
                 raise EngineError(
                     _(
@@ -456,12 +470,15 @@ class _Rounds:
         self.explained: dict[int, dict[int, list[tuple]]] = {}  # batch -> resident -> rows
         self.sources: dict[int, dict[tuple[int, int], str]] = {}  # batch -> (resident, record) -> blocks found it
 
-    def run(self, client, missing_batches: list[list[int]], on_task: Callable[[object], None] | None) -> None:
-        from distributed import as_completed
+    def run(self, client, missing_batches: list[list[int]], options: EngineOptions) -> None:
+        from distributed import wait
 
-        workers = sorted(client.scheduler_info()["workers"]) or [None]
-        self.where = {k: workers[k % len(workers)] for k in range(self.shards)}  # a shard's tasks, one worker
-        self.client, self.pending = client, as_completed()
+        self.client, self.pending = client, set()
+        token = secrets.token_hex(3)
+        self.held = {
+            k: client.submit(hold_task, str(self.job_dir), k, pure=False, retries=2, key=f"hold-s{k}-{token}")
+            for k in range(self.shards)
+        }
         for n in range(len(self.people)):
             for k in range(self.shards):
                 self._submit("probe", probe_task, n, k)
@@ -472,30 +489,34 @@ class _Rounds:
                 out = ctx.score("missing", batch)
                 _store(self.store, self.result, out.rows, out.scored, out.bound_hits, out.bound_limited)
                 self._progress(len(batch))
-        for f in self.pending:
-            what, n, k = self.meta.pop(f.key)
-            value = f.result()
-            f.release()
-            self.stats.took(what, value)
-            t0 = time.perf_counter()
-            if on_task is not None:
-                on_task(client)
-            getattr(self, f"_{what}")(n, k, value)
-            self.stats.merge_s += time.perf_counter() - t0
+        while self.pending:
+            try:
+                done = wait(list(self.pending), timeout=options.stall_s, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                raise EngineError(
+                    _(
+                        "no task of the job finished in {seconds:.0f} s: the job failed and the shortlist is as it was"
+                    ).format(seconds=options.stall_s)
+                ) from None
+            for f in sorted(done, key=lambda f: f.key):
+                self.pending.discard(f)
+                what, n, k = self.meta.pop(f.key)
+                value = f.result()
+                f.release()
+                self.stats.took(what, value)
+                t0 = time.perf_counter()
+                if options.on_task is not None:
+                    options.on_task(client)
+                getattr(self, f"_{what}")(n, k, value)
+                self.stats.merge_s += time.perf_counter() - t0
+        self.stats.load_s += sum(client.gather(list(self.held.values())))
+        self.stats.spread = len(set().union(*client.who_has(list(self.held.values())).values()))
+        client.cancel(list(self.held.values()))
 
     def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object) -> None:
         key = f"{what}-b{n}-s{k}-{secrets.token_hex(3)}"
         f = self.client.submit(
-            fn,
-            str(self.job_dir),
-            n,
-            k,
-            *extra,
-            pure=False,
-            retries=2,
-            workers=self.where[k],
-            allow_other_workers=True,
-            key=key,
+            on_shard, self.held[k], fn, str(self.job_dir), n, k, *extra, pure=False, retries=2, key=key
         )
         self.meta[f.key] = (what, n, k)
         self.pending.add(f)
@@ -654,6 +675,7 @@ class Stats:
     batch_bytes: int = 0
     merge_s: float = 0.0
     worker_peak_mb: int = 0
+    spread: int = 0  # workers holding a shard at the end
     candidates: list[int] = field(default_factory=list)
 
     def took(self, what: str, value: Probe | ShardRanked | Explained) -> None:
@@ -684,6 +706,7 @@ class Stats:
             "batch_file_bytes": self.batch_bytes,
             "client_merge_s": round(self.merge_s, 3),
             "worker_peak_rss_mb": self.worker_peak_mb,
+            "workers_holding_shards": self.spread,
             "candidates_per_resident": {q: int(np.percentile(c, q)) for q in (50, 90, 99)},
             "candidates_per_resident_sample": c[:: max(1, len(c) // 2000)].tolist(),
         }

@@ -178,6 +178,15 @@ def test_a_job_whose_tasks_keep_dying_fails_clearly_and_changes_no_shortlist(tex
         assert not any((text_ws.root / "cache" / "shards" / "jobs").iterdir())  # the job's files are gone
 
 
+def test_a_job_in_which_no_task_finishes_in_time_fails_clearly(text_ws, cluster):
+    with Store.open(text_ws) as store:
+        shortlist = store.conn.execute("SELECT * FROM shortlist ORDER BY 1, 2, 3").fetchall()
+        with pytest.raises(EngineError, match="no task of the job finished"):
+            run_match(store, "all", top_k=10, engine=EngineOptions(scheduler=cluster, shard_size=40, stall_s=0.001))
+        assert store.conn.execute("SELECT status FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0] == "failed"
+        assert store.conn.execute("SELECT * FROM shortlist ORDER BY 1, 2, 3").fetchall() == shortlist
+
+
 def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
     from reunite.cli import app
 
