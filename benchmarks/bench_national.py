@@ -8,10 +8,12 @@ rounds, the client's merge per batch, the shard's build and load, and its files.
 on random unit vectors of the shard's size (the generator has no photos; most registrations have one): the
 unfiltered top 50 and the partitioned top 100 for the batch's queries, as a probe does.
 
-Then, for N records in shards of S, R residents in batches of B: N/S shards, R/B batches, one probe and one
-rank task per (batch, shard), plus the reruns of round 4 (a resident whose candidates over all shards exceed
-the bound; estimated from the measured candidates per resident scaled by N/S); task time over W workers
-plus each worker's share of shard loads, the client's merges (serial) and bytes moved.
+Then, for N records in shards of S, R residents in batches of B: N/S shards, R/B batches, one probe, one
+rank and one explain task per (batch, shard) (the explain work per batch as measured: the same shortlisted
+candidates, spread over the shards, plus one task overhead per shard); task time over W workers plus each
+worker's share of shard loads, the client's merges (serial) and bytes moved. Where the bound cuts over all
+shards (the share estimated from the measured candidates per resident scaled by N/S) the client cuts the
+shards' rankings itself: no task more.
 What this leaves out, and why it is conservative: at N, name blocks larger than 5,000 over all shards are
 skipped (fewer candidates per shard than measured here), and the global face top 50 spreads over the
 shards (fewer face candidates per shard).
@@ -67,7 +69,7 @@ def measure(shard: int, residents: int, batch: int) -> dict:
             for k in (
                 "probe_task_s",
                 "rank_task_s",
-                "again_task_s",
+                "explain_task_s",
                 "client_merge_s",
                 "result_bytes",
                 "batch_file_bytes",
@@ -128,11 +130,12 @@ def project(fig: dict, national: int, residents: int, workers: int) -> dict:
     per = fig["tasks"]
     probe = fig["probe_task_s"] / max(per.get("probe", 1), 1) * scale + fig["face_probe_s"]
     rank = fig["rank_task_s"] / max(per.get("rank", 1), 1) * scale
+    explain = fig["explain_task_s"] / max(per.get("batches", 1), 1) * scale  # a batch's shortlist, explained
+    overhead = min(fig["probe_task_s"] / max(per.get("probe", 1), 1), explain)  # a task that does little
     cands = np.array(fig["candidates_per_resident_sample"]) * (national / shard)
     over = float(np.mean(cands > 3000)) if len(cands) else 0.0  # residents the bound cuts over all shards
-    tasks = n_batches * n_shards * 2
-    reruns = n_batches * n_shards * over  # at worst every shard of such a resident ranks it again
-    task_s = n_batches * n_shards * (probe + rank) + reruns * rank
+    tasks = n_batches * n_shards * 3
+    task_s = n_batches * (n_shards * (probe + rank + overhead) + explain)
     loads = math.ceil(n_shards / workers) * fig["shard_load_s"]
     merge = n_batches * fig["client_merge_s"] / max(per.get("batches", 1), 1) * n_shards * scale
     wall = max(task_s / workers + loads, merge)  # the client merges while the workers run
@@ -142,7 +145,7 @@ def project(fig: dict, national: int, residents: int, workers: int) -> dict:
     moved = (
         n_shards * fig["shard_files_mb"] * 2**20  # each shard read once by its worker
         + n_batches * n_shards * 2 * fig["batch_file_bytes"] / max(per.get("batches", 1), 1) * scale
-        + (tasks + reruns) * fig["result_bytes"] / max(sum(per.values()) - per.get("batches", 0), 1) * scale
+        + tasks * fig["result_bytes"] / max(sum(per.values()) - per.get("batches", 0), 1) * scale
         + face_rows
         + hints
     )
@@ -150,8 +153,8 @@ def project(fig: dict, national: int, residents: int, workers: int) -> dict:
         "workers": workers,
         "shards": n_shards,
         "batches": n_batches,
-        "tasks": int(tasks + reruns),
-        "share_reranked": round(over, 3),
+        "tasks": int(tasks),
+        "share_cut_by_bound": round(over, 3),
         "task_hours": round(task_s / 3600, 2),
         "client_merge_h": round(merge / 3600, 2),
         "wall_h": round(wall / 3600, 2),

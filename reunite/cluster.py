@@ -8,14 +8,15 @@ Each shard is exact for its own records; what no shard sees alone is merged by t
 2. The client merges them: the top FACE_K (FILTERED_K) over all shards is the merge of each shard's top
    FACE_K (FILTERED_K), so the face hits and their distance floors are those of one search; a name block is
    skipped where it is too large over all shards; the regional flag is global.
-3. rank (batch x shard): the pruned search (topk.py) over the shard's candidates, with the global face hits;
-   each returns its residents' top k rows and the upper bounds and order keys of its first bound + 1
-   candidates.
+3. rank (batch x shard): the pruned search (topk.py) over the shard's first `bound` candidates, with the
+   global face hits; each returns, per resident, the exact weights its shortlist could need over any prefix
+   of its upper-bound order (prefix_entries), and the upper bounds and order keys of its first bound + 1.
 4. Where a resident's candidates over all shards exceed the bound, the bound keeps the first `bound` of them
-   by (upper bound, order key) over all shards; a shard whose own cut kept a different set is ranked again
-   with that limit, for those residents only.
-5. A resident's top k is the top k of the union of the shards' top k (each shard's are its best in the same
-   order), ranked again. The client writes the rows, the job and the audit, as a local job does.
+   by (upper bound, order key) over all shards: a prefix of each shard's order, which the client cuts from
+   what the shard returned (as if the shard had ranked with that limit; no second round).
+5. A resident's shortlist is the shortlist of the union of the shards' (each shard's holds every candidate
+   of its own that the whole's does); explain (batch x shard) compares those candidates in full, each in the
+   shard that holds it. The client writes the rows, the job and the audit, as a local job does.
 
 Tasks carry only paths, numbers and ids: a task reads the job's files (parameters, the batch's residents as
 minimal fields and face templates, the merged hints) from the job folder under the shard root, a folder
@@ -27,6 +28,7 @@ fails clearly past that, storing nothing.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import os
 import pickle
@@ -59,7 +61,7 @@ from reunite.errors import ReuniteError
 from reunite.i18n import _
 from reunite.jobrecord import JobResult, store_candidates
 from reunite.names import NameFrequencies
-from reunite.runner import ALERT_WEIGHT, BatchContext, BatchSpec, PrunedResidentSide, shortlist
+from reunite.runner import ALERT_WEIGHT, TIE, BatchContext, BatchSpec, PrunedResidentSide, shortlist
 from reunite.scoring import Params
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
@@ -116,12 +118,14 @@ class Note:
     best: list[float]  # the shard's top k exact weights
 
 
-Short = tuple[int, float, bool, str]  # a shortlisted candidate: (record id, exact weight, registry, sources)
+# a candidate a shortlist may need: (record id, exact weight, registry, sources, its place in the shard's
+# upper-bound order among the non-registry candidates; -1: a registry entry, in every prefix)
+Short = tuple[int, float, bool, str, int]
 
 
 @dataclass
 class ShardRanked:
-    short: dict[int, list[Short]]  # resident -> the shard's shortlist (runner.shortlist), not yet explained
+    short: dict[int, list[Short]]  # resident -> what the shortlist of any prefix needs (prefix_entries)
     notes: dict[int, Note]
     scored: int
     seconds: float = 0.0
@@ -202,11 +206,9 @@ def probe_task(job_dir: str, batch: int, k: int) -> Probe:
 class ShardSide(PrunedResidentSide):
     """The pruned search over one shard, with what the client merged from every shard."""
 
-    def __init__(
-        self, ctx: BatchContext, hits: dict[int, FaceHits], hints: dict[int, ShardHints], limits: dict[int, Limit]
-    ) -> None:
+    def __init__(self, ctx: BatchContext, hits: dict[int, FaceHits], hints: dict[int, ShardHints]) -> None:
         super().__init__(ctx)
-        self.hits, self.hints, self.limits = hits, hints, limits
+        self.hits, self.hints = hits, hints
         self.notes: dict[int, Note] = {}
 
     def found(self, r: ResidentView, faces: FaceHits) -> Found:
@@ -218,7 +220,7 @@ class ShardSide(PrunedResidentSide):
         return [c for c, g in zip(ids, table.registry[table.positions(ids)], strict=True) if g] if ids else []
 
     def ranked(self, r: ResidentView, f: Found, **shard: object) -> Ranked:
-        out = super().ranked(r, f, keys=f.keys, limit=self.limits.get(r.id))
+        out = super().ranked(r, f, keys=f.keys)
         empty = np.zeros(0)
         self.notes[r.id] = Note(
             out.n,
@@ -244,31 +246,57 @@ def _context(job: JobFiles, shard: LoadedShard) -> BatchContext:
     )
 
 
-def rank_task(
-    job_dir: str, batch: int, k: int, only: list[int] | None = None, limits: dict | None = None
-) -> ShardRanked:
-    """Round 3 in shard k: the batch's (or `only` these residents') shortlists by exact weight, and their
-    bound notes. Nothing is explained yet: only the shortlist over all shards is (explain_task)."""
+def rank_task(job_dir: str, batch: int, k: int) -> ShardRanked:
+    """Round 3 in shard k: the batch's candidates by exact weight (what the shortlist of any prefix of the
+    shard's upper-bound order needs: the bound over all shards keeps a prefix), and their bound notes.
+    Nothing is explained yet: only the shortlist over all shards is (explain_task)."""
     t0 = time.perf_counter()
     job = _job(job_dir)
     shard, load_s = _shard(job, k)
     with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
         hits, hints = pickle.load(f)
-    people = _people(job_dir, batch)
-    if only is not None:
-        people = {i: people[i] for i in only if i in people}
-    side = ShardSide(_context(job, shard), hits, hints, limits or {})
+    side = ShardSide(_context(job, shard), hits, hints)
     short: dict[int, list[Short]] = {}
     scored = 0
-    for i, r in people.items():
+    for i, r in _people(job_dir, batch).items():
         f = side.found(r, side.hits.get(i, FaceHits()))
         ranked = side.ranked(r, f)
         scored += len(ranked.weights)
         registry = set(side.registry(list(ranked.weights)))
-        short[i] = [
-            (c, ranked.weights[c], c in registry, ",".join(sorted(f.sources(c)))) for c in side.shortlisted(ranked)
-        ]
+        entries = prefix_entries([(c, w, c in registry) for c, w in ranked.weights.items()], job.spec.top_k)
+        short[i] = [(c, w, reg, ",".join(sorted(f.sources(c))), pos) for c, w, reg, pos in entries]
     return ShardRanked(short, side.notes, scored, time.perf_counter() - t0, load_s)
+
+
+def prefix_entries(weights: list[tuple[int, float, bool]], top_k: int) -> list[tuple[int, float, bool, int]]:
+    """Of (id, exact weight, registry entry) in scoring order (registry entries, then the others by upper
+    bound), what runner.shortlist and the top k weights of every prefix of the others need, with each one's
+    place among the others (-1: registry). The bound over all shards keeps a prefix of each shard's order, and
+    the pruned search over a prefix scores a prefix of what it scores over the whole (topk.rank_candidates:
+    the same chunks, the same heap), so the client cuts these instead of asking the shard to rank again. Left
+    out: a candidate with top_k others before it that weigh more than it by over runner.TIE; in every prefix
+    they keep it out of the top k and of the shortlist's ties."""
+    out: list[tuple[int, float, bool, int]] = []
+    before: list[float] = []  # the top_k heaviest non-registry candidates so far (a min-heap)
+    pos = 0
+    for c, w, reg in weights:
+        if reg:
+            out.append((c, w, True, -1))
+            continue
+        if len(before) < top_k or before[0] <= w + TIE:
+            out.append((c, w, False, pos))
+        if len(before) < top_k:
+            heapq.heappush(before, w)
+        elif w > before[0]:
+            heapq.heapreplace(before, w)
+        pos += 1
+    return out
+
+
+def cut_entries(entries: list[Short], kept: int | None) -> list[Short]:
+    """A shard's entries for a resident as if the shard had ranked only the first `kept` of its order (None:
+    all of them)."""
+    return entries if kept is None else [e for e in entries if e[4] < kept]
 
 
 def explain_task(job_dir: str, batch: int, k: int, wanted: dict[int, list[int]]) -> Explained:
@@ -463,7 +491,6 @@ class _Rounds:
         self.done = 0
         self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
-        self.redo: dict[int, int] = {}  # batch -> its reruns still running
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
         self.explaining: dict[int, int] = {}  # batch -> its explain tasks still running
@@ -533,34 +560,19 @@ class _Rounds:
         self.ranks.setdefault(n, {})[k] = value
         if len(self.ranks[n]) < self.shards:
             return
-        again = _again(self.ranks[n], self.spec.bound, self.after.setdefault(n, {}))
-        self.redo[n] = len(again)
-        for kk, (only, limits) in again.items():
-            self._submit("again", rank_task, n, kk, only, limits)
-        self._explain_if_ranked(n)
+        self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.after.setdefault(n, {}))
+        self._explain_ranked(n)
 
-    def _again(self, n: int, k: int, value: ShardRanked) -> None:
-        """A shard ranked again for the residents whose cut it had wrong."""
-        mine = self.ranks[n][k]
-        mine.short.update(value.short)
-        mine.notes.update(value.notes)
-        mine.scored += value.scored
-        self.redo[n] -= 1
-        self._explain_if_ranked(n)
-
-    def _explain_if_ranked(self, n: int) -> None:
+    def _explain_ranked(self, n: int) -> None:
         """Once every shard ranked the batch: the shortlist over all shards, explained by the shards that hold
         its candidates (each candidate once, not each shard's top k)."""
-        if self.redo.get(n) != 0:
-            return
-        del self.redo[n]
         spec, wanted = self.spec, {}
         self.explained[n] = {i: [] for i in self.people[n]}
         sources = self.sources[n] = {}
         for i in self.people[n]:
             merged = [s for r in self.ranks[n].values() for s in r.short.get(i, [])]
-            ids = shortlist([(c, w, reg) for c, w, reg, _ in merged], spec.top_k, spec.min_weight)
-            sources.update({(i, c): src for c, _, _, src in merged})
+            ids = shortlist([(c, w, reg) for c, w, reg, _, _ in merged], spec.top_k, spec.min_weight)
+            sources.update({(i, c): src for c, _, _, src, _ in merged})
             for c, k in zip(ids, self.man.shard_of(np.array(ids, np.int64)).tolist(), strict=True):
                 wanted.setdefault(k, {}).setdefault(i, []).append(c)
         self.explaining[n] = len(wanted)
@@ -597,12 +609,10 @@ class _Rounds:
             self.on_progress(self.done, self.result.residents + self.result.missing)
 
 
-def _again(
-    ranked: dict[int, ShardRanked], bound: int, after: dict[int, float]
-) -> dict[int, tuple[list[int], dict[int, Limit]]]:
-    """Shard -> (residents, their limits) to rank again: where the bound cuts over all shards and a
-    shard's own cut kept a different set."""
-    again: dict[int, tuple[list[int], dict[int, Limit]]] = {}
+def _cut(ranked: dict[int, ShardRanked], bound: int, top_k: int, after: dict[int, float]) -> int:
+    """Where the bound cuts over all shards and a shard's own cut kept more: that shard's entries cut to
+    what the bound keeps of it (cut_entries), and its top k weights with them. How many were cut."""
+    cut = 0
     residents = set().union(*(r.notes for r in ranked.values())) if ranked else set()
     for i in sorted(residents):
         notes = {k: r.notes[i] for k, r in ranked.items() if i in r.notes}
@@ -610,11 +620,12 @@ def _again(
         if limit is None:
             continue
         for k, note in notes.items():
-            if _kept(note, limit) != min(note.n, bound):
-                only, lim = again.setdefault(k, ([], {}))
-                only.append(i)
-                lim[i] = limit
-    return again
+            kept = _kept(note, limit)
+            if kept != min(note.n, bound):
+                entries = ranked[k].short[i] = cut_entries(ranked[k].short.get(i, []), kept)
+                note.best = heapq.nlargest(top_k, (e[1] for e in entries))
+                cut += 1
+    return cut
 
 
 def _finish_batch(
@@ -668,8 +679,9 @@ class Stats:
     """What the engine did: tasks and their worker-side seconds by round, shard loads, bytes of the results
     and job files, the client's merge time, candidates per resident over all shards (bench_national)."""
 
-    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "again": 0, "explain": 0, "batches": 0})
-    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "again": 0.0, "explain": 0.0})
+    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "explain": 0, "batches": 0})
+    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "explain": 0.0})
+    cut: int = 0  # (resident, shard) entries the client cut to the bound over all shards
     load_s: float = 0.0
     result_bytes: int = 0
     batch_bytes: int = 0
@@ -699,7 +711,7 @@ class Stats:
             "tasks": self.tasks,
             "probe_task_s": round(self.seconds["probe"], 3),
             "rank_task_s": round(self.seconds["rank"], 3),
-            "again_task_s": round(self.seconds["again"], 3),
+            "cut_by_client": self.cut,
             "explain_task_s": round(self.seconds["explain"], 3),
             "load_s": round(self.load_s, 3),
             "result_bytes": self.result_bytes,

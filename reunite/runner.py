@@ -34,6 +34,7 @@ from reunite.topk import Ranked, Weights, rank_candidates
 from reunite.views import MissingView, ResidentView, load_missing, load_residents
 
 ALERT_WEIGHT = 10.0  # registry entries above this are shown first; new candidates above it are alerts
+TIE = 0.01  # a shortlist keeps the candidates this close to its k-th weight too
 
 
 class BatchOut(NamedTuple):
@@ -259,7 +260,7 @@ def shortlist(weights: list[tuple[int, float, bool]], top_k: int, min_weight: fl
     if len(kept) <= top_k:
         return [c for _, _, c in kept]
     last = kept[top_k - 1][1]
-    return [c for hit, w, c in kept if hit or w >= last - 0.01][: top_k * 2]
+    return [c for hit, w, c in kept if hit or w >= last - TIE][: top_k * 2]
 
 
 class MissingSide(Side):

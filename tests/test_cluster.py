@@ -76,13 +76,14 @@ def same_job(store: Store, options: EngineOptions, **kw) -> tuple:
 @pytest.mark.parametrize("bound", [3000, 20, 5])
 def test_dask_job_equals_local_job_on_the_samples(text_ws, cluster, bound):
     with Store.open(text_ws) as store:
-        local, _ = same_job(
+        local, sharded = same_job(
             store, EngineOptions(scheduler=cluster, shard_size=40), top_k=10, bound=bound, batch_size=50
         )
         man = read_manifest(text_ws.root / "cache" / "shards")
         assert len(man.shards) >= 10  # every resident meets many shards
         if bound == 5:
             assert local.bound_hits > 0 and local.bound_limited > 0  # the bound cut, over all shards
+            assert sharded.engine["cut_by_client"] > 0  # and the client cut shards' rankings to it
 
 
 @pytest.mark.faces

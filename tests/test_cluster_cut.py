@@ -1,0 +1,88 @@
+"""The client cuts a shard's ranking to the bound over all shards instead of asking the shard again
+(cluster.prefix_entries / cut_entries): checked against the definition (the shortlist and top k weights of
+the prefix itself, hypothesis) and against topk.rank_candidates run with that limit on the samples."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from reunite.cluster import cut_entries, prefix_entries
+from reunite.runner import BatchContext, BatchSpec, shortlist
+
+# weights on a 0.005 grid: exact ties, and near ties within runner.TIE (mostly, in the narrow range)
+weight = st.integers(0, 8).map(lambda x: x / 200) | st.integers(-100, 300).map(lambda x: x / 200)
+entries = st.lists(st.tuples(weight, st.sampled_from([False, False, False, True])), max_size=60)
+
+
+def _prefix(weights: list[tuple[int, float, bool]], m: int) -> list[tuple[int, float, bool]]:
+    """The registry entries and the first m others: what a shard ranked with that limit would have scored."""
+    others = [w for w in weights if not w[2]]
+    return [w for w in weights if w[2]] + others[:m]
+
+
+@settings(max_examples=400, deadline=None)
+@given(entries, st.integers(1, 6), st.one_of(st.none(), st.integers(-20, 60).map(lambda x: x / 40)), st.data())
+def test_cut_entries_give_the_shortlist_and_top_k_of_every_prefix(raw, top_k, min_weight, data):
+    weights = [(100 + i, w, reg) for i, (w, reg) in enumerate(raw)]
+    weights = [w for w in weights if w[2]] + [w for w in weights if not w[2]]  # scoring order: registry first
+    n_others = sum(not w[2] for w in weights)
+    m = data.draw(st.integers(0, n_others))
+    kept = cut_entries([(c, w, reg, "", pos) for c, w, reg, pos in prefix_entries(weights, top_k)], m)
+    want = _prefix(weights, m)
+    assert shortlist([(c, w, reg) for c, w, reg, _, _ in kept], top_k, min_weight) == shortlist(want, top_k, min_weight)
+    assert heapq.nlargest(top_k, (e[1] for e in kept)) == heapq.nlargest(top_k, (w for _, w, _ in want))
+
+
+def test_prefix_entries_leave_out_what_no_prefix_needs():
+    weights = [(i, float(w), False) for i, w in enumerate([9, 8, 7.995, 1, 2, 10])] + [(6, 0.5, True)]
+    ids = [c for c, *_ in prefix_entries(weights, 2)]
+    assert ids == [0, 1, 2, 5, 6]  # 7.995 ties 8 within TIE; 1 and 2 come after two heavier; registry: all
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    from reunite.index import settings_in_use
+    from reunite.jobs import current_params
+    from reunite.store import Store, init_workspace
+    from tests.conftest import ingest_samples
+
+    ws, _ = init_workspace(tmp_path_factory.mktemp("cut") / "ws")
+    store = Store.open(ws)
+    ingest_samples(store)
+    spec = BatchSpec(ws.root, settings_in_use(store), current_params(store).to_json(), 3000, 10, None)
+    yield store, BatchContext.build(spec, store, {"resident"})
+    store.close()
+
+
+def test_a_limited_ranking_scores_a_prefix_of_the_unlimited_one(samples):
+    """What cut_entries assumes of topk.rank_candidates: ranked with a limit that keeps the first m of its
+    order, a shard scores the registry entries and a prefix of what it scores without one."""
+    store, ctx = samples
+    side = ctx.side("resident")
+    residents = [i for (i,) in store.conn.execute("SELECT id FROM residents ORDER BY id")]
+    people = side.people(residents)
+    faces = side.faces(list(people.values()))
+    checked = 0
+    for i, r in people.items():
+        f = side.found(r, faces[i])
+        keys = np.arange(len(f.ids), dtype=np.int64)
+        full = side.ranked(r, f, keys=keys)
+        if full.n < 3:
+            continue
+        registry = {
+            c
+            for c, g in zip(full.weights, ctx.table.registry[ctx.table.positions(list(full.weights))], strict=True)
+            if g
+        }
+        others = [c for c in full.weights if c not in registry]
+        for m in sorted({1, full.n // 2, full.n - 1}):
+            limited = side.ranked(r, f, keys=keys, limit=(float(full.top_ub[m - 1]), int(full.top_key[m - 1])))
+            assert list(limited.weights) == [c for c in full.weights if c in registry] + others[:m]
+            assert all(limited.weights[c] == full.weights[c] for c in limited.weights)
+            checked += 1
+    assert checked >= 10
