@@ -45,6 +45,10 @@ def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: st
         fig[f"{prefix}dask_{run}_worker_peak_rss_mb"] = job.engine.get("worker_peak_rss_mb")
         fig[f"{prefix}dask_{run}_tasks"] = job.engine.get("tasks")
         fig[f"{prefix}dask_{run}_missing_side"] = job.missing_side
+        fig[f"{prefix}dask_{run}_engine"] = {
+            k: job.engine.get(k)
+            for k in ("probe_task_s", "rank_task_s", "explain_task_s", "load_s", "client_merge_s", "cut_by_client")
+        }
         got = store.conn.execute(ROWS, (job.job_id,)).fetchall()
         differing = sum(tuple(a) != tuple(b) for a, b in zip(want, got, strict=False))
         fig[f"{prefix}dask_{run}_rows_differing"] = differing + abs(len(want) - len(got))
