@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 from benchmarks._memory import PeakPss
+from reunite.shards import DEFAULT_SHARD_SIZE
 
 ROWS = (
     "SELECT resident_id, missing_id, direction, rank, weight, probability, registry, sources, terms FROM candidates"
@@ -31,7 +32,7 @@ ROWS = (
 )
 
 
-def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: str) -> None:
+def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: str, shard_size: int) -> None:
     """The same job on the Dask engine (LocalCluster of `workers`), cold (shards built or patched) and warm
     (shards current, workers loading them from their snapshots): time, worker peak, rows against local."""
     from reunite.cluster import EngineOptions
@@ -39,7 +40,7 @@ def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: st
 
     for run in ("cold", "warm") if mode == "all" else ("warm",):
         t = time.perf_counter()
-        job = run_match(store, mode, top_k=20, engine=EngineOptions(workers=workers))
+        job = run_match(store, mode, top_k=20, engine=EngineOptions(workers=workers, shard_size=shard_size))
         fig[f"{prefix}dask_{run}_s"] = round(time.perf_counter() - t, 1)
         fig[f"{prefix}dask_{run}_shards_s"] = job.timings.get("shards_s")
         fig[f"{prefix}dask_{run}_worker_peak_rss_mb"] = job.engine.get("worker_peak_rss_mb")
@@ -54,7 +55,9 @@ def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: st
         fig[f"{prefix}dask_{run}_rows_differing"] = differing + abs(len(want) - len(got))
 
 
-def one(n_missing: int, n_residents: int, workers: int = 2, engine: str = "local") -> dict:
+def one(
+    n_missing: int, n_residents: int, workers: int = 2, engine: str = "local", shard_sizes: tuple[int, ...] = ()
+) -> dict:
     from reunite.faces import EncodeSettings
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
@@ -91,8 +94,11 @@ def one(n_missing: int, n_residents: int, workers: int = 2, engine: str = "local
             fig["bound_hits"] = job.bound_hits
             fig["bound_could_change_top_k"] = job.bound_limited
             fig["recall_at_10_text_only"] = _recall_at_10(store, job.job_id, Path(tmp) / "set" / "truth.csv")
+            sizes = shard_sizes or (DEFAULT_SHARD_SIZE,)
             if engine == "dask":
-                _dask_runs(store, store.conn.execute(ROWS, (job.job_id,)).fetchall(), workers, "all", fig, "")
+                want = store.conn.execute(ROWS, (job.job_id,)).fetchall()
+                for size in sizes:  # each size builds its shards (cold), then runs on them (warm)
+                    _dask_runs(store, want, workers, "all", fig, "" if len(sizes) == 1 else f"s{size}_", size)
             t = time.perf_counter()
             write_set(generate(1000, 100, seed=2), Path(tmp) / "more")
             ingest_file(store, "residents", _renamed(Path(tmp) / "more" / "residents.csv", "NEW-"))
@@ -108,7 +114,7 @@ def one(n_missing: int, n_residents: int, workers: int = 2, engine: str = "local
                 want = store.conn.execute(ROWS, (job.job_id,)).fetchall()
                 with store.transaction():
                     store.conn.execute("DELETE FROM jobs WHERE id = ?", (job.job_id,))
-                _dask_runs(store, want, workers, "new", fig, "new_100_")
+                _dask_runs(store, want, workers, "new", fig, "new_100_", sizes[-1])
     fig["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     fig["peak_rss_worker_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
     return fig
@@ -148,10 +154,13 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=2, help="match worker processes (the target is on 2 cores)")
     ap.add_argument("--engine", choices=("local", "dask"), default="local", help="dask: the Dask engine too, same run")
+    ap.add_argument(
+        "--shard-size", type=int, nargs="+", default=[], help="the engine's shard sizes to compare (default 250000)"
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.residents, args.workers, args.engine)))
+        print(json.dumps(one(args.one, args.residents, args.workers, args.engine, tuple(args.shard_size))))
         return
     rows = []
     for n in args.missing:
@@ -168,6 +177,7 @@ def main() -> None:
                 str(args.workers),
                 "--engine",
                 args.engine,
+                *(["--shard-size", *map(str, args.shard_size)] if args.shard_size else []),
             ],
             capture_output=True,
             text=True,
