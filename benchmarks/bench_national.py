@@ -87,12 +87,11 @@ def measure(shard: int, residents: int, batch: int, national: int) -> dict:
             import reunite.cluster as engine
 
             real = engine.MAX_NAME_BLOCK
-            engine.MAX_NAME_BLOCK = max(1, round(real * shard / national))
+            fig["national_skip_block"] = engine.MAX_NAME_BLOCK = max(1, round(real * shard / national))
             try:
                 sim = run_match(store, "all", top_k=20, batch_size=batch, engine=options)
             finally:
                 engine.MAX_NAME_BLOCK = real
-            fig["national_skip_block"] = max(1, round(real * shard / national))
             for k in ("probe_task_s", "rank_task_s", "explain_task_s", "client_merge_s", "result_bytes"):
                 fig[f"national_skip_{k}"] = sim.engine.get(k)
             fig["national_skip_candidates_per_resident_sample"] = sim.engine.get("candidates_per_resident_sample")

@@ -65,7 +65,7 @@ from reunite.runner import ALERT_WEIGHT, TIE, BatchContext, BatchSpec, PrunedRes
 from reunite.scoring import Params
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
-from reunite.topk import Limit, Ranked, Weights
+from reunite.topk import Ranked, Weights
 from reunite.views import ResidentView, load_residents
 
 log = logging.getLogger(__name__)
@@ -219,8 +219,8 @@ class ShardSide(PrunedResidentSide):
         table = self.ctx.table
         return [c for c, g in zip(ids, table.registry[table.positions(ids)], strict=True) if g] if ids else []
 
-    def ranked(self, r: ResidentView, f: Found, **shard: object) -> Ranked:
-        out = super().ranked(r, f, keys=f.keys)
+    def ranked(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranked:
+        out = super().ranked(r, f, f.keys)
         empty = np.zeros(0)
         self.notes[r.id] = Note(
             out.n,
@@ -318,6 +318,9 @@ def explain_task(job_dir: str, batch: int, k: int, wanted: dict[int, list[int]])
 
 
 # -- the client's side --------------------------------------------------------------------------------
+Limit = tuple[float, int]  # (upper bound, order key) of the last candidate the bound keeps over all shards
+
+
 def _merge_probes(people: list[ResidentView], probes: list[Probe]) -> tuple[dict, dict]:
     """Face hits of one search over all shards, and each resident's hints."""
     hits = hits_from_rows(people, merge_face_rows([p.rows for p in probes]))

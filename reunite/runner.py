@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
+
 from reunite.calibration import Calibration, workspace_calibration
 from reunite.candidates import (
     FaceHits,
@@ -203,9 +205,9 @@ class PrunedResidentSide(Side):
         # the pruned search applies the bound itself, by upper bound instead of block order
         return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces)
 
-    def ranked(self, r: ResidentView, f: Found, **shard: object) -> Ranked:
-        """The exact weights of the candidates that can reach the top k (topk.py; `shard`: its order keys
-        and limit, cluster.ShardSide)."""
+    def ranked(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranked:
+        """The exact weights of the candidates that can reach the top k (topk.py; `keys`: a shard's order
+        keys, cluster.ShardSide)."""
         ctx, spec = self.ctx, self.ctx.spec
         return rank_candidates(
             r,
@@ -219,7 +221,7 @@ class PrunedResidentSide(Side):
             lambda ids: load_missing(ctx.store, ids, spec.key),
             spec.bound,
             ctx.blocks["resident"].face_stats,
-            **shard,
+            keys,
         )
 
     def compare(self, batch: list[int]) -> Iterator[Compared]:

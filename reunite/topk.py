@@ -87,9 +87,6 @@ class Ranked:
     best: list[float] = field(default_factory=list)  # the top k exact weights (the threshold's heap)
 
 
-Limit = tuple[float, int]  # (upper bound, order key) of the last candidate the bound keeps over all shards
-
-
 def rank_candidates(
     r: ResidentView,
     cand: list[int],
@@ -103,15 +100,13 @@ def rank_candidates(
     bound: int | None = None,
     face_stats: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
     keys: np.ndarray | None = None,
-    limit: Limit | None = None,
 ) -> Ranked:
     """Candidate id -> exact weight, for every candidate that could be in the top k (and registry entries, shown
     first when they hit); the others are left out because their upper bound is below the k-th exact weight.
     With a bound, only the `bound` candidates with the highest upper bounds (and every registry entry) are
     considered: the bound then changes the result only where `limited` says so.
     In a shard (`keys`: each candidate's order key, cand in key order), the upper bounds and keys of the
-    first bound + 1 are returned, and `limit` replaces the bound: the candidates up to the one that the
-    bound keeps last over all shards."""
+    first bound + 1 are returned: the bound over all shards keeps a prefix of them (cluster.cut_entries)."""
     ids = np.asarray(cand, dtype=np.int64)
     pos = table.positions(ids)
     keep = table.from_resident[pos] != r.id  # a returned resident's own registry entry
@@ -137,11 +132,7 @@ def rank_candidates(
     if keys is not None and bound is not None:
         out.top_ub, out.top_key = ub[order[: bound + 1]], keys[order[: bound + 1]]
     cut, cut_best = 0, -np.inf
-    if limit is not None and keys is not None:
-        kept = (ub[order] > limit[0]) | ((ub[order] == limit[0]) & (keys[order] <= limit[1]))
-        cut = len(order) - int(kept.sum())
-        order = order[kept]
-    elif bound is not None and len(order) > bound:
+    if bound is not None and len(order) > bound:
         cut, cut_best = len(order) - bound, float(ub[order[bound]])
         order = order[:bound]
     order = np.concatenate([registry, order])

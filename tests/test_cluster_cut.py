@@ -5,6 +5,7 @@ the prefix itself, hypothesis) and against topk.rank_candidates run with that li
 from __future__ import annotations
 
 import heapq
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,9 +60,10 @@ def samples(tmp_path_factory):
     store.close()
 
 
-def test_a_limited_ranking_scores_a_prefix_of_the_unlimited_one(samples):
-    """What cut_entries assumes of topk.rank_candidates: ranked with a limit that keeps the first m of its
-    order, a shard scores the registry entries and a prefix of what it scores without one."""
+def test_ranking_a_prefix_of_the_order_scores_a_prefix_of_what_the_whole_scores(samples):
+    """What cut_entries assumes of topk.rank_candidates: ranked over the registry entries and only the first
+    m of its upper-bound order (what the bound over all shards keeps of a shard), a shard scores the
+    registry entries and a prefix of what it scores over all its candidates, with the same weights."""
     store, ctx = samples
     side = ctx.side("resident")
     residents = [i for (i,) in store.conn.execute("SELECT id FROM residents ORDER BY id")]
@@ -70,19 +72,20 @@ def test_a_limited_ranking_scores_a_prefix_of_the_unlimited_one(samples):
     checked = 0
     for i, r in people.items():
         f = side.found(r, faces[i])
-        keys = np.arange(len(f.ids), dtype=np.int64)
-        full = side.ranked(r, f, keys=keys)
+        keys = np.arange(len(f.ids), dtype=np.int64)  # a candidate's order key: its place in f.ids
+        full = side.ranked(r, f, keys)
         if full.n < 3:
             continue
-        registry = {
-            c
-            for c, g in zip(full.weights, ctx.table.registry[ctx.table.positions(list(full.weights))], strict=True)
-            if g
-        }
-        others = [c for c in full.weights if c not in registry]
+        table = ctx.table
+        is_registry = table.registry[table.positions(f.ids)]
+        registry = [c for c, g in zip(f.ids, is_registry, strict=True) if g]
+        others = [c for c in full.weights if c not in set(registry)]
         for m in sorted({1, full.n // 2, full.n - 1}):
-            limited = side.ranked(r, f, keys=keys, limit=(float(full.top_ub[m - 1]), int(full.top_key[m - 1])))
-            assert list(limited.weights) == [c for c in full.weights if c in registry] + others[:m]
-            assert all(limited.weights[c] == full.weights[c] for c in limited.weights)
+            first = set(full.top_key[:m].tolist()) | {j for j, g in enumerate(is_registry) if g}
+            part = sorted(first)  # f.ids order, so ties in the upper bound break as over the whole
+            prefix = replace(f, ids=[f.ids[j] for j in part])
+            got = side.ranked(r, prefix, keys[part])
+            assert list(got.weights) == [c for c in full.weights if c in set(registry)] + others[:m]
+            assert all(got.weights[c] == full.weights[c] for c in got.weights)
             checked += 1
     assert checked >= 10
