@@ -39,6 +39,7 @@ import numpy as np
 # a resident's merged face hits (candidates.FaceHits: ~250 owners with a distance, twice over for the mean
 # encoding) as pickled into the hints file: an estimate, the text-only generator has no faces
 HINTS_BYTES_PER_RESIDENT = 2 * 250 * 20
+ROUND_KEYS = ("probe_task_s", "head_task_s", "rank_task_s", "explain_task_s")
 
 
 def measure(shard: int, residents: int, batch: int, national: int) -> dict:
@@ -69,10 +70,10 @@ def measure(shard: int, residents: int, batch: int, national: int) -> dict:
             fig["shard_build_s"] = cold.engine.get("load_s")
             fig["shard_load_s"] = warm.engine.get("load_s")
             for k in (
-                "probe_task_s",
-                "rank_task_s",
+                *ROUND_KEYS,
                 "explain_task_s",
                 "client_merge_s",
+                "client_store_s",
                 "result_bytes",
                 "batch_file_bytes",
                 "tasks",
@@ -92,7 +93,7 @@ def measure(shard: int, residents: int, batch: int, national: int) -> dict:
                 sim = run_match(store, "all", top_k=20, batch_size=batch, engine=options)
             finally:
                 engine.MAX_NAME_BLOCK = real
-            for k in ("probe_task_s", "rank_task_s", "explain_task_s", "client_merge_s", "result_bytes"):
+            for k in (*ROUND_KEYS, "client_merge_s", "client_store_s", "result_bytes"):
                 fig[f"national_skip_{k}"] = sim.engine.get(k)
             fig["national_skip_candidates_per_resident_sample"] = sim.engine.get("candidates_per_resident_sample")
     fig.update(face_probe(shard, batch))
@@ -148,15 +149,19 @@ def project(fig: dict, national: int, residents: int, workers: int, skip: bool =
     scale = batch / min(fig["residents_measured"], batch)  # measured tasks held this many residents at most
     per = fig["tasks"]
     probe = fig["probe_task_s"] / max(per.get("probe", 1), 1) * scale + fig["face_probe_s"]
-    rank = fig["rank_task_s"] / max(per.get("rank", 1), 1) * scale
+    # the head and rank rounds (one pruned search, in two rounds with the floor between them)
+    rank = (fig.get("head_task_s", 0.0) + fig["rank_task_s"]) / max(per.get("rank", 1), 1) * scale
     explain = fig["explain_task_s"] / max(per.get("batches", 1), 1) * scale  # a batch's shortlist, explained
     overhead = min(fig["probe_task_s"] / max(per.get("probe", 1), 1), explain)  # a task that does little
     cands = np.array(fig["candidates_per_resident_sample"]) * (national / shard)
     over = float(np.mean(cands > 3000)) if len(cands) else 0.0  # residents the bound cuts over all shards
-    tasks = n_batches * n_shards * 3
+    tasks = n_batches * n_shards * (4 if "head" in per else 3)
     task_s = n_batches * (n_shards * (probe + rank + overhead) + explain)
     loads = math.ceil(n_shards / workers) * fig["shard_load_s"]
-    merge = n_batches * fig["client_merge_s"] / max(per.get("batches", 1), 1) * n_shards * scale
+    # the client's merge per batch: storing the rows once per batch, merging the shards' results per shard
+    # (a measurement without the split, older figures: all of it per shard)
+    store = fig.get("client_store_s", 0.0)
+    merge = n_batches * (store + (fig["client_merge_s"] - store) * n_shards) / max(per.get("batches", 1), 1) * scale
     wall = max(task_s / workers + loads, merge)  # the client merges while the workers run
     queries = batch * fig["face_queries_per_resident"]
     face_rows = n_batches * n_shards * queries * fig["face_rows_bytes_per_query"]  # probes -> client

@@ -17,6 +17,7 @@ import argparse
 import csv
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,44 +46,90 @@ def _dask_runs(store, want: list, workers: int, mode: str, fig: dict, prefix: st
         fig[f"{prefix}dask_{run}_shards_s"] = job.timings.get("shards_s")
         fig[f"{prefix}dask_{run}_worker_peak_rss_mb"] = job.engine.get("worker_peak_rss_mb")
         fig[f"{prefix}dask_{run}_tasks"] = job.engine.get("tasks")
+        fig[f"{prefix}dask_{run}_pairs_compared_in_full"] = job.candidates_scored
         fig[f"{prefix}dask_{run}_missing_side"] = job.missing_side
         fig[f"{prefix}dask_{run}_engine"] = {
             k: job.engine.get(k)
-            for k in ("probe_task_s", "rank_task_s", "explain_task_s", "load_s", "client_merge_s", "cut_by_client")
+            for k in (
+                "probe_task_s",
+                "head_task_s",
+                "rank_task_s",
+                "explain_task_s",
+                "load_s",
+                "client_merge_s",
+                "cut_by_client",
+            )
         }
         got = store.conn.execute(ROWS, (job.job_id,)).fetchall()
         differing = sum(tuple(a) != tuple(b) for a, b in zip(want, got, strict=False))
         fig[f"{prefix}dask_{run}_rows_differing"] = differing + abs(len(want) - len(got))
 
 
-def one(
-    n_missing: int, n_residents: int, workers: int = 2, engine: str = "local", shard_sizes: tuple[int, ...] = ()
-) -> dict:
+def _prepare(n_missing: int, n_residents: int, folder: Path, fig: dict) -> None:
+    """The generated set and a workspace with it ingested and indexed, in `folder`."""
     from reunite.faces import EncodeSettings
     from reunite.index import build_indexes
     from reunite.ingest import ingest_file
-    from reunite.jobs import run_match
     from reunite.store import Store, init_workspace
     from reunite.synth import generate, write_set
     from reunite.textkeys import compute_name_keys, compute_place_keys
 
+    t = time.perf_counter()
+    write_set(generate(n_missing, n_residents, seed=1), folder / "set")
+    fig["generate_s"] = round(time.perf_counter() - t, 1)
+    ws, _ = init_workspace(folder / "ws")
+    with Store.open(ws) as store:
+        t = time.perf_counter()
+        ingest_file(store, "missing", folder / "set" / "missing.csv")
+        ingest_file(store, "residents", folder / "set" / "residents.csv")
+        fig["ingest_s"] = round(time.perf_counter() - t, 1)
+        fig["ingest_rows_per_s"] = round((n_missing + n_residents) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        build_indexes(store, EncodeSettings().key)
+        compute_name_keys(store)
+        compute_place_keys(store)
+        fig["index_s"] = round(time.perf_counter() - t, 1)
+
+
+def _prepared(n_missing: int, n_residents: int, tmp: Path, keep: Path | None, fig: dict) -> None:
+    """tmp/set and tmp/ws ready to match: prepared here, or (keep) copied from a folder prepared by an
+    earlier run with the same sizes (ingest of 10^6 rows takes 10 minutes; the match figures do not need it
+    again). The copy is taken before any job, so cold and warm runs are as in a fresh workspace."""
+    if keep is None:
+        _prepare(n_missing, n_residents, tmp, fig)
+        return
+    folder = keep / f"{n_missing}-{n_residents}"
+    done = folder / "prepared.json"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        prep: dict = {}
+        _prepare(n_missing, n_residents, folder, prep)
+        done.write_text(json.dumps(prep))
+    fig.update(json.loads(done.read_text()), prepared=str(folder))
+    shutil.copytree(folder / "set", tmp / "set")
+    shutil.copytree(folder / "ws", tmp / "ws")
+
+
+def one(
+    n_missing: int,
+    n_residents: int,
+    workers: int = 2,
+    engine: str = "local",
+    shard_sizes: tuple[int, ...] = (),
+    keep: Path | None = None,
+) -> dict:
+    from reunite.ingest import ingest_file
+    from reunite.jobs import run_match
+    from reunite.store import Store
+    from reunite.synth import generate, write_set
+    from reunite.textkeys import compute_name_keys, compute_place_keys
+    from reunite.workspace import Workspace
+
     fig: dict = {"missing": n_missing, "residents": n_residents}
     with tempfile.TemporaryDirectory() as tmp:
-        t = time.perf_counter()
-        write_set(generate(n_missing, n_residents, seed=1), Path(tmp) / "set")
-        fig["generate_s"] = round(time.perf_counter() - t, 1)
-        ws, _ = init_workspace(Path(tmp) / "ws")
-        with Store.open(ws) as store:
-            t = time.perf_counter()
-            ingest_file(store, "missing", Path(tmp) / "set" / "missing.csv")
-            ingest_file(store, "residents", Path(tmp) / "set" / "residents.csv")
-            fig["ingest_s"] = round(time.perf_counter() - t, 1)
-            fig["ingest_rows_per_s"] = round((n_missing + n_residents) / (time.perf_counter() - t))
-            t = time.perf_counter()
-            build_indexes(store, EncodeSettings().key)
-            compute_name_keys(store)
-            compute_place_keys(store)
-            fig["index_s"] = round(time.perf_counter() - t, 1)
+        _prepared(n_missing, n_residents, Path(tmp), keep, fig)
+        with Store.open(Workspace(Path(tmp) / "ws")) as store:
             t = time.perf_counter()
             with PeakPss() as peak:
                 job = run_match(store, "all", top_k=20, workers=workers)
@@ -157,10 +204,15 @@ def main() -> None:
     ap.add_argument(
         "--shard-size", type=int, nargs="+", default=[], help="the engine's shard sizes to compare (default 250000)"
     )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        help="a folder for the ingested workspace of each size: prepared once, copied for every later run",
+    )
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.residents, args.workers, args.engine, tuple(args.shard_size))))
+        print(json.dumps(one(args.one, args.residents, args.workers, args.engine, tuple(args.shard_size), args.keep)))
         return
     rows = []
     for n in args.missing:
@@ -178,6 +230,7 @@ def main() -> None:
                 "--engine",
                 args.engine,
                 *(["--shard-size", *map(str, args.shard_size)] if args.shard_size else []),
+                *(["--keep", str(args.keep.resolve())] if args.keep else []),
             ],
             capture_output=True,
             text=True,

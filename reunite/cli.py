@@ -152,6 +152,20 @@ def ingest(
     side: Annotated[
         str, typer.Option(help="templates: whose faces they are, missing (records, registry) or residents.")
     ] = "missing",
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="dask: parse the file's rows in chunks on a Dask cluster (this process still stores every row).",
+            envvar="REUNITE_ENGINE",
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Workers of the local Dask cluster (--engine dask, no --scheduler).")
+    ] = 2,
     home: Home = None,
 ) -> None:
     """Ingest records; bad rows go to a rejects CSV (exit 3), an unreadable file stores nothing (exit 2)."""
@@ -208,7 +222,12 @@ def ingest(
             for p in res["problems"]:
                 c.err.print(f"  {p}", highlight=False)
             return EXIT_REJECTS if res["problems"] else 0
-        with c.store() as store, progress_bar(c, _("ingest {file}").format(file=file.name)) as update:
+        options = _engine_options(engine, scheduler, None, None, workers)
+        with (
+            c.store() as store,
+            _mapper(options) as mapped,
+            progress_bar(c, _("ingest {file}").format(file=file.name)) as update,
+        ):
             result = ingest_file(
                 store,
                 kind,
@@ -219,6 +238,7 @@ def ingest(
                 rejects_path=rejects,
                 actor=c.by,
                 on_progress=update,
+                mapper=mapped,
             )
         s = result.summary()
         c.say(

@@ -8,14 +8,21 @@ Each shard is exact for its own records; what no shard sees alone is merged by t
 2. The client merges them: the top FACE_K (FILTERED_K) over all shards is the merge of each shard's top
    FACE_K (FILTERED_K), so the face hits and their distance floors are those of one search; a name block is
    skipped where it is too large over all shards; the regional flag is global.
-3. rank (batch x shard): the pruned search (topk.py) over the shard's first `bound` candidates, with the
-   global face hits; each returns, per resident, the exact weights its shortlist could need over any prefix
-   of its upper-bound order (prefix_entries), and the upper bounds and order keys of its first bound + 1.
-4. Where a resident's candidates over all shards exceed the bound, the bound keeps the first `bound` of them
-   by (upper bound, order key) over all shards: a prefix of each shard's order, which the client cuts from
-   what the shard returned (as if the shard had ranked with that limit; no second round).
+3. head (batch x shard): the shard's candidates in upper-bound order with the global face hits, the
+   registry entries and the first top k of the others compared in full; their weights and the upper bounds
+   and order keys of the first bound + 1. The rankings stay on the worker for the next round.
+4. The client makes each resident's floor: the k-th best of the heads' weights over all shards, counting
+   only candidates the bound over all shards keeps. The k-th best of some candidates is at most the k-th
+   best of all, so no candidate whose upper bound is below the floor can reach the top k: each shard prunes
+   against the top k over all shards, not only its own.
+   rank (batch x shard): the rest of the pruned search (topk.py) with that floor; each returns, per
+   resident, the exact weights its shortlist could need over any prefix of its upper-bound order
+   (prefix_entries). Where a resident's candidates over all shards exceed the bound, the bound keeps the
+   first `bound` of them by (upper bound, order key) over all shards: a prefix of each shard's order, which
+   the client cuts from what the shard returned (as if the shard had ranked with that limit).
 5. A resident's shortlist is the shortlist of the union of the shards' (each shard's holds every candidate
-   of its own that the whole's does); explain (batch x shard) compares those candidates in full, each in the
+   of its own that the whole's top k holds, and ties with its k-th weight; near ties below it, kept only to
+   be safe, may be fewer, and are never stored); explain (batch x shard) compares those candidates in full, each in the
    shard that holds it. The client writes the rows, the job and the audit, as a local job does.
 
 Tasks carry only paths, numbers and ids: a task reads the job's files (parameters, the batch's residents as
@@ -37,6 +44,7 @@ import shutil
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +73,8 @@ from reunite.runner import ALERT_WEIGHT, TIE, BatchContext, BatchSpec, PrunedRes
 from reunite.scoring import Params
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
-from reunite.topk import Ranked, Weights
+from reunite.topk import Ranked, Ranking, Weights
+from reunite.topk import ranked as topk_ranked
 from reunite.views import ResidentView, load_residents
 
 log = logging.getLogger(__name__)
@@ -116,6 +125,17 @@ class Note:
     top_ub: np.ndarray
     top_key: np.ndarray
     best: list[float]  # the shard's top k exact weights
+
+
+@dataclass
+class Head:
+    """A shard's head round for a batch: per resident, its bound note and (exact weight, place among the
+    non-registry candidates; -1: registry) of each candidate compared in full."""
+
+    notes: dict[int, Note]
+    scored: dict[int, list[tuple[float, int]]]
+    seconds: float = 0.0
+    load_s: float = 0.0
 
 
 # a candidate a shortlist may need: (record id, exact weight, registry, sources, its place in the shard's
@@ -209,7 +229,6 @@ class ShardSide(PrunedResidentSide):
     def __init__(self, ctx: BatchContext, hits: dict[int, FaceHits], hints: dict[int, ShardHints]) -> None:
         super().__init__(ctx)
         self.hits, self.hints = hits, hints
-        self.notes: dict[int, Note] = {}
 
     def found(self, r: ResidentView, faces: FaceHits) -> Found:
         return candidates_for_resident(r, self.ctx.blocks["resident"], None, faces, self.hints.get(r.id, ShardHints()))
@@ -219,16 +238,27 @@ class ShardSide(PrunedResidentSide):
         table = self.ctx.table
         return [c for c, g in zip(ids, table.registry[table.positions(ids)], strict=True) if g] if ids else []
 
-    def ranked(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranked:
-        out = super().ranked(r, f, f.keys)
-        empty = np.zeros(0)
-        self.notes[r.id] = Note(
-            out.n,
-            out.top_ub if out.top_ub is not None else empty,
-            out.top_key if out.top_key is not None else empty.astype(np.int64),
-            out.best,
-        )
+    def heads(self, people: dict[int, ResidentView]) -> dict[int, tuple[Found, Ranking]]:
+        """Each resident's candidates in this shard in upper-bound order, the registry entries and the first
+        top k of the others compared in full (the head round)."""
+        out = {}
+        for i, r in people.items():
+            f = self.found(r, self.hits.get(i, FaceHits()))
+            ranking = self.prepare(r, f, f.keys)
+            self.advance(r, ranking, pause=self.ctx.spec.top_k)
+            ranking.compact()
+            out[i] = (f, ranking)
         return out
+
+
+def _note(out: Ranked) -> Note:
+    empty = np.zeros(0)
+    return Note(
+        out.n,
+        out.top_ub if out.top_ub is not None else empty,
+        out.top_key if out.top_key is not None else empty.astype(np.int64),
+        out.best,
+    )
 
 
 def _context(job: JobFiles, shard: LoadedShard) -> BatchContext:
@@ -246,26 +276,65 @@ def _context(job: JobFiles, shard: LoadedShard) -> BatchContext:
     )
 
 
-def rank_task(job_dir: str, batch: int, k: int) -> ShardRanked:
-    """Round 3 in shard k: the batch's candidates by exact weight (what the shortlist of any prefix of the
-    shard's upper-bound order needs: the bound over all shards keeps a prefix), and their bound notes.
-    Nothing is explained yet: only the shortlist over all shards is (explain_task)."""
+# a worker's rankings between the head and rank rounds: (job folder, batch, shard) -> resident -> ranking; a
+# rank task that finds none (another worker, or evicted) ranks the head again, to the same result
+_RANKINGS: OrderedDict[tuple[str, int, int], dict[int, tuple[Found, Ranking]]] = OrderedDict()
+KEEP_RANKINGS = 6
+
+
+def _side(job_dir: str, batch: int, job: JobFiles, shard: LoadedShard) -> ShardSide:
+    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
+        hits, hints = pickle.load(f)
+    return ShardSide(_context(job, shard), hits, hints)
+
+
+def head_task(job_dir: str, batch: int, k: int) -> Head:
+    """Round 3 in shard k: the batch's candidates in upper-bound order, the registry entries and the first top
+    k of the others compared in full; their weights and the bound notes. The client makes a floor of them
+    for every shard's rank round (head_floors); the rankings stay here for it."""
     t0 = time.perf_counter()
     job = _job(job_dir)
     shard, load_s = _shard(job, k)
-    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
-        hits, hints = pickle.load(f)
-    side = ShardSide(_context(job, shard), hits, hints)
+    heads = _side(job_dir, batch, job, shard).heads(_people(job_dir, batch))
+    with _LOCK:
+        _RANKINGS[(job_dir, batch, k)] = heads
+        while len(_RANKINGS) > KEEP_RANKINGS:
+            _RANKINGS.popitem(last=False)
+    return Head(
+        {i: _note(ranking.out) for i, (_f, ranking) in heads.items()},
+        {i: ranking.head() for i, (_f, ranking) in heads.items()},
+        time.perf_counter() - t0,
+        load_s,
+    )
+
+
+def rank_task(job_dir: str, batch: int, k: int, floors: dict[int, float]) -> ShardRanked:
+    """Round 4 in shard k: the rest of the pruned search, with each resident's floor (a lower bound of its
+    k-th best weight over all shards: a candidate whose upper bound is below it cannot reach the top k);
+    what the shortlist of any prefix of the shard's upper-bound order needs (the bound over all shards keeps a
+    prefix), and the bound notes. Nothing is explained yet: only the shortlist over all shards is."""
+    t0 = time.perf_counter()
+    job = _job(job_dir)
+    shard, load_s = _shard(job, k)
+    spec = job.spec
+    people = _people(job_dir, batch)
+    side = _side(job_dir, batch, job, shard)
+    with _LOCK:
+        heads = _RANKINGS.pop((job_dir, batch, k), None)
+    if heads is None:
+        heads = side.heads(people)
     short: dict[int, list[Short]] = {}
+    notes: dict[int, Note] = {}
     scored = 0
-    for i, r in _people(job_dir, batch).items():
-        f = side.found(r, side.hits.get(i, FaceHits()))
-        ranked = side.ranked(r, f)
-        scored += len(ranked.weights)
-        registry = set(side.registry(list(ranked.weights)))
-        entries = prefix_entries([(c, w, c in registry) for c, w in ranked.weights.items()], job.spec.top_k)
+    for i, (f, ranking) in heads.items():
+        side.advance(people[i], ranking, floor=floors.get(i, -np.inf))
+        out = topk_ranked(ranking, spec.top_k, spec.min_weight, shard=True)
+        notes[i] = _note(out)
+        scored += len(out.weights)
+        registry = set(side.registry(list(out.weights)))
+        entries = prefix_entries([(c, w, c in registry) for c, w in out.weights.items()], spec.top_k)
         short[i] = [(c, w, reg, ",".join(sorted(f.sources(c))), pos) for c, w, reg, pos in entries]
-    return ShardRanked(short, side.notes, scored, time.perf_counter() - t0, load_s)
+    return ShardRanked(short, notes, scored, time.perf_counter() - t0, load_s)
 
 
 def prefix_entries(weights: list[tuple[int, float, bool]], top_k: int) -> list[tuple[int, float, bool, int]]:
@@ -319,6 +388,7 @@ def explain_task(job_dir: str, batch: int, k: int, wanted: dict[int, list[int]])
 
 # -- the client's side --------------------------------------------------------------------------------
 Limit = tuple[float, int]  # (upper bound, order key) of the last candidate the bound keeps over all shards
+ROUNDS = ("probe", "head", "rank", "explain")
 
 
 def _merge_probes(people: list[ResidentView], probes: list[Probe]) -> tuple[dict, dict]:
@@ -332,6 +402,26 @@ def _merge_probes(people: list[ResidentView], probes: list[Probe]) -> tuple[dict
     regional = set().union(*(p.regional for p in probes)) if probes else set()
     hints = {r.id: ShardHints(skip, r.id in regional) for r in people}
     return hits, hints
+
+
+def head_floors(heads: dict[int, Head], bound: int, top_k: int) -> dict[int, float]:
+    """Per resident, a lower bound of its k-th best exact weight over all shards: the k-th best of what the
+    shards compared in their heads, of the candidates the bound over all shards keeps (registry entries
+    always). The k-th best of some of the candidates is at most the k-th best of all of them, so a shard may
+    leave out every candidate whose upper bound is below it: the top k is the same."""
+    floors: dict[int, float] = {}
+    if top_k <= 0:
+        return floors
+    for i in sorted(set().union(*(h.notes for h in heads.values()))):
+        notes = {k: h.notes[i] for k, h in heads.items() if i in h.notes}
+        limit, _after = _limit(list(notes.values()), bound)
+        weights = []
+        for k, note in notes.items():
+            kept = _kept(note, limit) if limit is not None else note.n
+            weights += [w for w, place in heads[k].scored[i] if place < kept]
+        if len(weights) >= top_k:
+            floors[i] = heapq.nlargest(top_k, weights)[-1]
+    return floors
 
 
 def _limit(notes: list[Note], bound: int) -> tuple[Limit | None, float]:
@@ -493,6 +583,7 @@ class _Rounds:
         self.stats = Stats()
         self.done = 0
         self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
+        self.heads: dict[int, dict[int, Head]] = {}
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
@@ -546,7 +637,17 @@ class _Rounds:
     def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object) -> None:
         key = f"{what}-b{n}-s{k}-{secrets.token_hex(3)}"
         f = self.client.submit(
-            on_shard, self.held[k], fn, str(self.job_dir), n, k, *extra, pure=False, retries=2, key=key
+            on_shard,
+            self.held[k],
+            fn,
+            str(self.job_dir),
+            n,
+            k,
+            *extra,
+            pure=False,
+            retries=2,
+            key=key,
+            priority=ROUNDS.index(what),  # a batch's later rounds first: its rankings wait on the workers
         )
         self.meta[f.key] = (what, n, k)
         self.pending.add(f)
@@ -557,7 +658,14 @@ class _Rounds:
             hits, hints = _merge_probes(list(self.people[n].values()), list(self.probes.pop(n).values()))
             _dump(self.job_dir / f"hints-{n}.pkl", (hits, hints))
             for kk in range(self.shards):
-                self._submit("rank", rank_task, n, kk)
+                self._submit("head", head_task, n, kk)
+
+    def _head(self, n: int, k: int, value: Head) -> None:
+        self.heads.setdefault(n, {})[k] = value
+        if len(self.heads[n]) == self.shards:
+            floors = head_floors(self.heads.pop(n), self.spec.bound, self.spec.top_k)
+            for kk in range(self.shards):
+                self._submit("rank", rank_task, n, kk, floors)
 
     def _rank(self, n: int, k: int, value: ShardRanked) -> None:
         self.ranks.setdefault(n, {})[k] = value
@@ -600,7 +708,9 @@ class _Rounds:
         del self.explaining[n]
         ranked = self.ranks.pop(n)
         self.stats.totals(ranked)
+        t0 = time.perf_counter()
         _finish_batch(self.store, self.result, self.spec, self.explained.pop(n), ranked, self.after.pop(n))
+        self.stats.store_s += time.perf_counter() - t0
         del self.sources[n]
         self.stats.tasks["batches"] += 1
         self._progress(len(self.people[n]))
@@ -682,18 +792,19 @@ class Stats:
     """What the engine did: tasks and their worker-side seconds by round, shard loads, bytes of the results
     and job files, the client's merge time, candidates per resident over all shards (bench_national)."""
 
-    tasks: dict = field(default_factory=lambda: {"probe": 0, "rank": 0, "explain": 0, "batches": 0})
-    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "rank": 0.0, "explain": 0.0})
+    tasks: dict = field(default_factory=lambda: {"probe": 0, "head": 0, "rank": 0, "explain": 0, "batches": 0})
+    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "head": 0.0, "rank": 0.0, "explain": 0.0})
     cut: int = 0  # (resident, shard) entries the client cut to the bound over all shards
     load_s: float = 0.0
     result_bytes: int = 0
     batch_bytes: int = 0
     merge_s: float = 0.0
+    store_s: float = 0.0  # of merge_s, storing the batches' rows: once per batch, however many shards
     worker_peak_mb: int = 0
     spread: int = 0  # workers holding a shard at the end
     candidates: list[int] = field(default_factory=list)
 
-    def took(self, what: str, value: Probe | ShardRanked | Explained) -> None:
+    def took(self, what: str, value: Probe | Head | ShardRanked | Explained) -> None:
         self.tasks[what] += 1
         self.seconds[what] += value.seconds - value.load_s
         self.load_s += value.load_s
@@ -713,6 +824,7 @@ class Stats:
             "workers": workers,
             "tasks": self.tasks,
             "probe_task_s": round(self.seconds["probe"], 3),
+            "head_task_s": round(self.seconds["head"], 3),
             "rank_task_s": round(self.seconds["rank"], 3),
             "cut_by_client": self.cut,
             "explain_task_s": round(self.seconds["explain"], 3),
@@ -720,6 +832,7 @@ class Stats:
             "result_bytes": self.result_bytes,
             "batch_file_bytes": self.batch_bytes,
             "client_merge_s": round(self.merge_s, 3),
+            "client_store_s": round(self.store_s, 3),
             "worker_peak_rss_mb": self.worker_peak_mb,
             "workers_holding_shards": self.spread,
             "candidates_per_resident": {q: int(np.percentile(c, q)) for q in (50, 90, 99)},

@@ -8,23 +8,27 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from reunite import columns, parsers
 from reunite.errors import InputFileError
-from reunite.i18n import N_, _
+from reunite.i18n import N_, _, language, using
 from reunite.idcard import parse_id_number
 from reunite.locks import RunLock
 from reunite.parsers import ParseError, clean_text
 from reunite.photos import PhotoPathError, resolve_inside, sha256_file, split_year, store_photo, sweep_orphans
-from reunite.readers import read_table
+from reunite.readers import Table, read_table
 from reunite.records import MissingPerson, NameEntry, PhotoRef, Resident, column_fields
 from reunite.safecsv import write_csv
 from reunite.store import Store, now_iso
+
+if TYPE_CHECKING:
+    from reunite.textkeys import Mapper
 
 KINDS = ("residents", "missing", "registry")
 SENSITIVE_FIELDS = frozenset({"id_number", "contact_phone", "contact_name"})
@@ -308,6 +312,85 @@ def _photos(b: _RowBuilder, base: Path, photos_dir: Path | None) -> list[PhotoRe
     return refs
 
 
+PARSE_CHUNK = 5_000  # rows per chunk a mapper (a Dask cluster: ingest --engine dask) parses
+
+
+@dataclass(frozen=True)
+class _RowSpec:
+    """What parsing a row needs besides the row: the same for every chunk of a file, picklable."""
+
+    kind: str
+    source: str
+    headers: list[str]
+    mapping: dict[int, str]
+    lang: str  # the caller's language: the reasons in the rejects file read in it
+
+
+@dataclass
+class _Parsed:
+    rownum: int
+    rec: Resident | MissingPerson
+    builder: _RowBuilder
+    kept: dict  # what an update keeps from the stored record (_unstated)
+    row_error: bool
+
+
+def parse_rows(spec: _RowSpec, chunk: tuple) -> tuple[int, list[_Parsed]]:
+    """One chunk of a file's rows -> records with their field errors: a pure function of the rows (no
+    store, no photos), so a Dask cluster can parse chunks in parallel while this process stays the only
+    writer. What needs the whole file or the workspace (duplicate ids, photos, the upsert) stays with it."""
+    n, rows, errors, notes = chunk
+    out = []
+    with using(spec.lang):
+        for rownum, values in rows:
+            cells: dict[str, tuple[str, object]] = {}
+            extras: dict[str, str] = {}
+            row_error = errors.get(rownum)
+            for i, header in enumerate(spec.headers):
+                value = values[i] if i < len(values) else None
+                if i in spec.mapping:
+                    cells[spec.mapping[i]] = (header, value)
+                elif value is not None and str(value).strip():
+                    extras[header] = clean_text(value)
+            if len(values) > len(spec.headers) and any(str(v).strip() for v in values[len(spec.headers) :]):
+                extras["_overflow"] = " | ".join(clean_text(v) for v in values[len(spec.headers) :])
+            b = _RowBuilder(rownum, cells)
+            if row_error:
+                b.errors.append(Reject(rownum, _("(line)"), "", str(row_error)))
+            b.errors.extend(Reject(rownum, _("(cell)"), "", note, CELL_NOT_READ) for note in notes.get(rownum, []))
+            kind = spec.kind
+            rec = _build_resident(b, spec.source) if kind == "residents" else _build_missing(b, spec.source, kind)
+            if row_error:
+                b.errors = b.errors[:1]  # the line itself is broken: what its cells say is not the point
+            elif not rec.external_id:
+                b.fail("external_id", _("id is empty"), ROW_REJECTED)
+            rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
+            stated = {f for f, (_header, v) in cells.items() if v is not None and str(v).strip()}
+            stated -= b.unparsed - KEPT_AS_WRITTEN  # a status that did not parse states nothing
+            kept = _unstated(kind, stated, column_fields(type(rec)), bool(extras))
+            out.append(_Parsed(rownum, rec, b, kept, bool(row_error)))
+    return n, out
+
+
+def _row_problems(table: Table, rows: list) -> tuple[dict, dict]:
+    """The reader's errors and notes of these rows (what a chunk carries of them)."""
+    return (
+        {r: table.errors[r] for r, _v in rows if r in table.errors},
+        {r: table.notes[r] for r, _v in rows if r in table.notes},
+    )
+
+
+def _in_order(parts: Iterable[tuple[int, list[_Parsed]]]) -> Iterator[_Parsed]:
+    """The parsed rows in file order from chunks that finish in any order (a cluster's)."""
+    waiting: dict[int, list[_Parsed]] = {}
+    nxt = 0
+    for n, rows in parts:
+        waiting[n] = rows
+        while nxt in waiting:
+            yield from waiting.pop(nxt)
+            nxt += 1
+
+
 def write_lock(store: Store) -> AbstractContextManager:
     """Held by an ingest for its whole transaction."""
     return RunLock(store.workspace.root / "locks" / "write.lock", "ingest") if store.workspace else nullcontext()
@@ -341,8 +424,10 @@ def ingest_file(
     rejects_path: Path | None = None,
     actor: str | None = None,
     on_progress: ProgressFn | None = None,
+    mapper: Mapper | None = None,
 ) -> IngestResult:
-    """Read, parse and upsert one file; see the module docstring for the guarantees."""
+    """Read, parse and upsert one file; see the module docstring for the guarantees. With a mapper (a Dask
+    cluster: cluster.mapper), chunks of rows are parsed in parallel; this process writes them, in file order."""
     if kind not in KINDS:
         raise InputFileError(
             _("unknown record kind {kind!r} (one of {kinds})").format(kind=kind, kinds=", ".join(KINDS))
@@ -375,32 +460,17 @@ def ingest_file(
     first_seen: dict[str, int] = {}
 
     file_sha = sha256_file(path)
+    spec = _RowSpec(kind, source, table.headers, mapping, language())
+    chunks = [
+        (n, rows, *_row_problems(table, rows))
+        for n, rows in enumerate(table.rows[k : k + PARSE_CHUNK] for k in range(0, len(table.rows), PARSE_CHUNK))
+    ]
     try:
         with store.transaction():
-            for done, (rownum, values) in enumerate(table.rows, start=1):
-                cells: dict[str, tuple[str, object]] = {}
-                extras: dict[str, str] = {}
-                row_error = table.errors.get(rownum)
-                for i, header in enumerate(table.headers):
-                    value = values[i] if i < len(values) else None
-                    if i in mapping:
-                        cells[mapping[i]] = (header, value)
-                    elif value is not None and str(value).strip():
-                        extras[header] = clean_text(value)
-                if len(values) > len(table.headers) and any(str(v).strip() for v in values[len(table.headers) :]):
-                    extras["_overflow"] = " | ".join(clean_text(v) for v in values[len(table.headers) :])
-                b = _RowBuilder(rownum, cells)
-                if row_error:
-                    b.errors.append(Reject(rownum, _("(line)"), "", str(row_error)))
-                b.errors.extend(
-                    Reject(rownum, _("(cell)"), "", note, CELL_NOT_READ) for note in table.notes.get(rownum, [])
-                )
-                rec = _build_resident(b, source) if kind == "residents" else _build_missing(b, source, kind)
-                if row_error:
-                    b.errors = b.errors[:1]  # the line itself is broken: what its cells say is not the point
-                elif not rec.external_id:
-                    b.fail("external_id", _("id is empty"), ROW_REJECTED)
-                elif rec.external_id in first_seen:
+            parsed = _in_order((mapper or map)(functools.partial(parse_rows, spec), chunks))
+            for done, row in enumerate(parsed, start=1):
+                rec, b = row.rec, row.builder
+                if not row.row_error and rec.external_id and rec.external_id in first_seen:
                     first = first_seen[rec.external_id]
                     b.fail(
                         "external_id",
@@ -411,13 +481,9 @@ def ingest_file(
                     e.record_id = rec.external_id
                 row_rejected = any(e.outcome == ROW_REJECTED for e in b.errors)
                 if not row_rejected:
-                    first_seen[rec.external_id] = rownum
-                    rec.extras = json.dumps(extras, ensure_ascii=False, sort_keys=True) if extras else None
+                    first_seen[rec.external_id] = row.rownum
                     rec.photos = _photos(b, photo_base, photos_dir)
-                    stated = {f for f, (_header, v) in cells.items() if v is not None and str(v).strip()}
-                    stated -= b.unparsed - KEPT_AS_WRITTEN  # a status that did not parse states nothing
-                    kept = _unstated(kind, stated, column_fields(type(rec)), bool(extras))
-                    outcome, _rec_id = store.upsert(rec, **kept)
+                    outcome, _rec_id = store.upsert(rec, **row.kept)
                     setattr(result, outcome, getattr(result, outcome) + 1)
                     result.photos += len(rec.photos)
                 else:

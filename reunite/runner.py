@@ -32,7 +32,7 @@ from reunite.names import NameFrequencies, surname_of
 from reunite.scoring import Params, Score, score
 from reunite.snapshot import load_missing_side
 from reunite.store import Store
-from reunite.topk import Ranked, Weights, rank_candidates
+from reunite.topk import Ranked, Ranking, Weights, advance, prepare, rank_candidates
 from reunite.views import MissingView, ResidentView, load_missing, load_residents
 
 ALERT_WEIGHT = 10.0  # registry entries above this are shown first; new candidates above it are alerts
@@ -207,7 +207,7 @@ class PrunedResidentSide(Side):
 
     def ranked(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranked:
         """The exact weights of the candidates that can reach the top k (topk.py; `keys`: a shard's order
-        keys, cluster.ShardSide)."""
+        keys)."""
         ctx, spec = self.ctx, self.ctx.spec
         return rank_candidates(
             r,
@@ -223,6 +223,19 @@ class PrunedResidentSide(Side):
             ctx.blocks["resident"].face_stats,
             keys,
         )
+
+    def prepare(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranking:
+        """The resident's candidates in the order the pruned search compares them (topk.prepare)."""
+        ctx = self.ctx
+        return prepare(
+            r, f.ids, ctx.table, ctx.weights, ctx.cal, f.faces, ctx.spec.bound, ctx.blocks["resident"].face_stats, keys
+        )
+
+    def advance(self, r: ResidentView, ranking: Ranking, floor: float = -np.inf, pause: int | None = None) -> None:
+        """Compare more of them in full (topk.advance)."""
+        ctx, spec = self.ctx, self.ctx.spec
+        load = lambda ids: load_missing(ctx.store, ids, spec.key)  # noqa: E731
+        advance(ranking, r, ctx.table, ctx.weights, ctx.cal, spec.top_k, spec.min_weight, load, floor, pause)
 
     def compare(self, batch: list[int]) -> Iterator[Compared]:
         selves = self.people(batch)
@@ -252,9 +265,9 @@ class PrunedResidentSide(Side):
 
 def shortlist(weights: list[tuple[int, float, bool]], top_k: int, min_weight: float | None) -> list[int]:
     """The candidates to explain of (id, exact weight, registry entry): the top k by exact weight (registry
-    hits first) and any tied with the last. The same over one process's candidates or the union of the
-    shards' shortlists (cluster.py): a shard's shortlist holds every candidate of its own that the whole's
-    does."""
+    hits first) and any tied with the last. The same top k over one process's candidates or the union of the
+    shards' shortlists (cluster.py): a shard's holds every candidate of its own that the whole's top k does
+    (a shard that pruned against the floor over all shards may hold fewer of the near ties below it)."""
     kept = sorted(
         ((reg and w >= ALERT_WEIGHT, w, c) for c, w, reg in weights if min_weight is None or w >= min_weight),
         key=lambda t: (-t[0], -t[1], t[2]),

@@ -315,3 +315,78 @@ def test_shards_hold_only_what_the_search_reads(text_ws, cluster):
         conn.close()
         assert (leaked, paths, raw) == (0, 0, 0), db
     assert oct(os.stat(text_ws.root / "cache" / "shards" / "manifest.json").st_mode)[-3:] == "600"
+
+
+BAD_ROWS = (
+    "编号,姓名,性别,出生年份,身高,失踪日期,籍贯,照片\n"
+    "M-1,张三,男,1950,170,2001-03-04,河南省周口市,\n"
+    "M-2,李四,不男不女,19五0,很高,2099-01-01,贺南,\n"
+    ",王五,男,1960,,,,\n"
+    "M-1,张三丰,男,1950,,,,\n"
+    '"M-3,"坏行\n'
+    "M-4,赵六,女,1970,160,,,../../etc/passwd\n"
+)
+
+
+def _stored(store: Store) -> list[tuple]:
+    return [
+        tuple(r)
+        for r in store.conn.execute(
+            "SELECT m.external_id, m.gender, m.gender_raw, m.birth_year, m.height_cm, m.missing_date,"
+            " m.extras, m.row_hash, group_concat(n.name, '|') FROM missing_persons m LEFT JOIN names n"
+            " ON n.missing_id = m.id GROUP BY m.id ORDER BY m.external_id"
+        )
+    ]
+
+
+def test_ingest_parsed_on_the_cluster_equals_ingest_here(tmp_path, cluster, monkeypatch):
+    """Rows parsed in chunks on the cluster (chunks finishing in any order) are stored as a local ingest
+    stores them, with the same rejects (bad fields kept, duplicate and empty ids refused, in file order)."""
+    import reunite.ingest as ingest
+    from reunite.cluster import mapper
+
+    monkeypatch.setattr(ingest, "PARSE_CHUNK", 2)
+    data = "\n".join(SAMPLES.joinpath("missing.csv").read_text(encoding="utf-8").splitlines()[:60]) + "\n"
+    files = {"samples": write_csv(tmp_path / "m.csv", data), "bad": write_csv(tmp_path / "bad.csv", BAD_ROWS)}
+    got = {}
+    for where in ("here", "there"):
+        ws, _ = init_workspace(tmp_path / where)
+        with Store.open(ws) as store:
+            results = []
+            for name, f in files.items():
+                if where == "here":
+                    res = ingest_file(store, "missing", f, rejects_path=tmp_path / f"{where}-{name}.csv")
+                else:
+                    with mapper(EngineOptions(scheduler=cluster)) as mapped:
+                        res = ingest_file(
+                            store, "missing", f, rejects_path=tmp_path / f"{where}-{name}.csv", mapper=mapped
+                        )
+                s = res.summary()
+                results.append({k: v for k, v in s.items() if k != "rejects_path"})
+            got[where] = (results, _stored(store))
+    assert got["here"] == got["there"]
+    assert got["here"][0][1]["rejected_rows"] >= 2 and got["here"][0][1]["fields_not_parsed"] >= 2
+    for name in files:
+        assert (tmp_path / f"here-{name}.csv").read_bytes() == (tmp_path / f"there-{name}.csv").read_bytes() or (
+            name == "samples" and not (tmp_path / "here-samples.csv").exists()
+        )
+
+
+def test_ingest_on_the_cluster_from_the_cli_in_chinese(runner, tmp_path, cluster):
+    """`ingest --scheduler`: the rows stored, the rejects' reasons in the caseworker's language (the workers
+    parse in the language of the command, not their own)."""
+    from reunite.cli import app
+
+    home = tmp_path / "ws"
+    init_workspace(home)
+    bad = write_csv(tmp_path / "bad.csv", BAD_ROWS)
+    out = tmp_path / "rejects.csv"
+    args = ["--lang", "zh", "ingest", "missing", str(bad), "--scheduler", cluster, "--rejects", str(out)]
+    r = runner.invoke(app, [*args, "--home", str(home)])
+    assert r.exit_code == 3, r.output
+    text = out.read_text(encoding="utf-8-sig")
+    assert "编号为空" in text and "本文件中编号重复" in text
+    assert "id is empty" not in text and "duplicate id" not in text
+    with Store.open(init_workspace(home)[0]) as store:
+        stored = {r[0] for r in store.conn.execute("SELECT external_id FROM missing_persons")}
+    assert {"M-1", "M-2", "M-4"} <= stored

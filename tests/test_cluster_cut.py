@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reunite.cluster import cut_entries, prefix_entries
+from reunite.cluster import Head, Note, cut_entries, head_floors, prefix_entries
 from reunite.runner import BatchContext, BatchSpec, shortlist
 
 # weights on a 0.005 grid: exact ties, and near ties within runner.TIE (mostly, in the narrow range)
@@ -89,3 +89,47 @@ def test_ranking_a_prefix_of_the_order_scores_a_prefix_of_what_the_whole_scores(
             assert all(got.weights[c] == full.weights[c] for c in got.weights)
             checked += 1
     assert checked >= 10
+
+
+def _head(ub: list[float], scored: list[tuple[float, int]]) -> Head:
+    note = Note(len(ub), np.array(ub), np.arange(len(ub), dtype=np.int64), [])
+    return Head({1: note}, {1: scored})
+
+
+def test_the_floor_counts_only_what_the_bound_over_all_shards_keeps():
+    """Two shards, top 2, bound 3: the bound keeps a's first two and b's first (upper bounds 9, 8.5, 8), so
+    b's second candidate (weight 7, cut) does not count: the floor is the 2nd best of 5, 4, 6 and the
+    registry entry's 1. Counting it would give 6, above the 2nd best weight of what the job keeps."""
+    keys_b = np.array([3, 4], dtype=np.int64)
+    heads = {0: _head([9, 8, 7], [(1.0, -1), (5.0, 0), (4.0, 1)]), 1: _head([8.5, 1], [(6.0, 0), (7.0, 1)])}
+    heads[1].notes[1].top_key = keys_b
+    assert head_floors(heads, 3, 2) == {1: 5.0}
+    assert head_floors(heads, 10, 2) == {1: 6.0}  # nothing cut: every weight counts
+    assert head_floors(heads, 3, 5) == {}  # fewer weights than k: no floor
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(0, 40), st.integers(-20, 40)), max_size=12), min_size=1, max_size=4),
+    st.integers(1, 5),
+    st.integers(1, 20),
+)
+def test_the_floor_is_never_above_the_k_th_best_weight_the_bound_keeps(shards, top_k, bound):
+    """Shards whose candidates (upper bound, weight <= upper bound) are compared in full as far as a head of
+    top_k: the floor never exceeds the k-th best weight of the candidates the bound over all shards keeps."""
+    heads, kept_weights, key = {}, [], 0
+    everything = []
+    for k, cands in enumerate(shards):
+        cands = sorted(((ub, min(w, ub)) for ub, w in cands), key=lambda c: -c[0])
+        keys = np.arange(key, key + len(cands), dtype=np.int64)
+        key += len(cands)
+        ub = np.array([float(u) for u, _ in cands])
+        heads[k] = Head(
+            {1: Note(len(cands), ub, keys, [])}, {1: [(float(w), j) for j, (_, w) in enumerate(cands[:top_k])]}
+        )
+        everything += [(float(u), int(kk), float(w)) for (u, w), kk in zip(cands, keys, strict=True)]
+    everything.sort(key=lambda c: (-c[0], c[1]))
+    kept_weights = sorted((w for _, _, w in everything[:bound]), reverse=True)
+    floors = head_floors(heads, bound, top_k)
+    if 1 in floors:
+        assert len(kept_weights) >= top_k and floors[1] <= kept_weights[top_k - 1]

@@ -18,7 +18,7 @@ from reunite.scoring import score
 from reunite.syllables import syllable_readings
 from reunite.terms import FACE, NAME, TABLE_TERMS
 from reunite.terms.name import KEYED_LEVELS
-from reunite.topk import Weights, rank_candidates
+from reunite.topk import CHUNK, Weights, chunk_end, rank_candidates
 from reunite.views import load_missing, load_residents
 from tests.conftest import ingest_samples
 
@@ -237,3 +237,34 @@ def test_face_bound_is_never_below_the_face_evidence(n_resident):
         pair = max(cal.llr(float(np.linalg.norm(q - v)), "east_asian") for q in queries for _, v, _ in m.faces)
         several += "mean encodings" in face.detail and face.llr > pair + 1
     assert several > 10  # the mean encodings said more than the best pair: the case the bound must cover
+
+
+@pytest.mark.parametrize(
+    ("done", "n_registry", "top_k", "n", "end"),
+    [
+        (0, 0, 20, 1000, 20),  # the first look at the threshold as soon as the heap can be full
+        (20, 0, 20, 1000, 40),  # then chunks as large as what was compared so far
+        (40, 0, 20, 1000, 80),
+        (80, 0, 20, 1000, 80 + CHUNK),  # up to CHUNK
+        (0, 0, 20, 7, 7),  # never past the end
+        (0, 3, 20, 1000, 3),  # registry entries (all compared) in chunks of their own
+        (0, 200, 20, 1000, CHUNK),
+        (3, 3, 20, 1000, 23),
+        (0, 0, 0, 1000, 1),  # top 0: one at a time rather than nothing
+    ],
+)
+def test_chunks_grow_from_top_k_to_chunk(done, n_registry, top_k, n, end):
+    assert chunk_end(done, n_registry, top_k, n) == end
+
+
+def test_chunks_depend_on_what_was_compared_not_on_how_many_there_are():
+    """The search over a prefix of the order goes through the whole's chunks, cut at its end."""
+    for n_registry, top_k in ((0, 20), (5, 10), (70, 3)):
+        whole, done = [], 0
+        while done < 2000:
+            whole.append(done := chunk_end(done, n_registry, top_k, 2000))
+        for m in (n_registry + x for x in (1, 19, 20, 21, 100, 333, 1000)):  # a prefix holds every registry entry
+            part, done = [], 0
+            while done < m:
+                part.append(done := chunk_end(done, n_registry, top_k, m))
+            assert part == [min(e, m) for e in whole if e < m] + [m]
