@@ -46,7 +46,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -205,8 +206,9 @@ def hold_task(job_dir: str, k: int) -> float:
     return _shard(_job(job_dir), k)[1]
 
 
-def on_shard(held: float, fn: Callable, *args: object) -> object:
-    """Run fn where its shard is held (`held` is hold_task's result: the dependency is the point)."""
+def on_shard(held: float, fn: Callable, *args: object, after: object = None) -> object:
+    """Run fn where its shard is held (`held` is hold_task's result, `after` another task's it should follow:
+    the dependencies are the point)."""
     return fn(*args)
 
 
@@ -247,7 +249,7 @@ class ShardSide(PrunedResidentSide):
             ranking = self.prepare(r, f, f.keys)
             self.advance(r, ranking, pause=self.ctx.spec.top_k)
             ranking.compact()
-            out[i] = (f, ranking)
+            out[i] = (replace(f, ids=[], keys=None), ranking)  # what the rank round reads: the sources
         return out
 
 
@@ -279,7 +281,7 @@ def _context(job: JobFiles, shard: LoadedShard) -> BatchContext:
 # a worker's rankings between the head and rank rounds: (job folder, batch, shard) -> resident -> ranking; a
 # rank task that finds none (another worker, or evicted) ranks the head again, to the same result
 _RANKINGS: OrderedDict[tuple[str, int, int], dict[int, tuple[Found, Ranking]]] = OrderedDict()
-KEEP_RANKINGS = 6
+KEEP_RANKINGS = 24  # (batch, shard) rankings: each at most 200 residents x (bound + registry) candidates
 
 
 def _side(job_dir: str, batch: int, job: JobFiles, shard: LoadedShard) -> ShardSide:
@@ -488,20 +490,27 @@ def _client(options: EngineOptions) -> Iterator:
 
 
 @contextlib.contextmanager
-def mapper(options: EngineOptions) -> Iterator[Callable[[Callable, list], Iterator]]:
-    """A map over the cluster for text keys (textkeys.Mapper): each chunk a task, results as they finish;
-    this process stays the only writer. A chunk holds the names or place fields it keys, nothing else."""
+def mapper(options: EngineOptions, ahead: int = 3) -> Iterator[Callable[[Callable, list], Iterator]]:
+    """A map over the cluster for text keys and ingest (textkeys.Mapper): each chunk a task, results as they
+    finish; this process stays the only writer. A chunk holds the names, place fields or rows it parses,
+    nothing else. At most `ahead` chunks per worker thread are out at once, the next sent as each result is
+    taken: a writer slower than the workers does not leave the whole file parsed in their memory."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
     with _client(options) as client:
 
         def run(fn: Callable, chunks: list) -> Iterator:
-            futures = [client.submit(fn, chunk, pure=False, retries=2) for chunk in chunks]
+            window = max(2, ahead * sum(client.nthreads().values()))
+            todo = iter(chunks)
+            running = as_completed([client.submit(fn, c, pure=False, retries=2) for c in islice(todo, window)])
             try:
-                for f in as_completed(futures):
-                    yield f.result()
+                for f in running:
+                    value = f.result()
                     f.release()
+                    for c in islice(todo, 1):
+                        running.add(client.submit(fn, c, pure=False, retries=2))
+                    yield value
             except KilledWorker as e:
                 raise EngineError(
                     _("a Dask worker died running task {task} too many times: nothing was written").format(
@@ -584,6 +593,7 @@ class _Rounds:
         self.done = 0
         self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
         self.heads: dict[int, dict[int, Head]] = {}
+        self.head_futures: dict[tuple[int, int], object] = {}  # (batch, shard) -> its head task, until ranked
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
@@ -623,7 +633,10 @@ class _Rounds:
                 self.pending.discard(f)
                 what, n, k = self.meta.pop(f.key)
                 value = f.result()
-                f.release()
+                if what == "head":  # the rank task of the shard follows it to its worker (see _head)
+                    self.head_futures[(n, k)] = f
+                else:
+                    f.release()
                 self.stats.took(what, value)
                 t0 = time.perf_counter()
                 if options.on_task is not None:
@@ -634,7 +647,7 @@ class _Rounds:
         self.stats.spread = len(set().union(*client.who_has(list(self.held.values())).values()))
         client.cancel(list(self.held.values()))
 
-    def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object) -> None:
+    def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object, after: object = None) -> None:
         key = f"{what}-b{n}-s{k}-{secrets.token_hex(3)}"
         f = self.client.submit(
             on_shard,
@@ -644,6 +657,7 @@ class _Rounds:
             n,
             k,
             *extra,
+            after=after,
             pure=False,
             retries=2,
             key=key,
@@ -665,9 +679,12 @@ class _Rounds:
         if len(self.heads[n]) == self.shards:
             floors = head_floors(self.heads.pop(n), self.spec.bound, self.spec.top_k)
             for kk in range(self.shards):
-                self._submit("rank", rank_task, n, kk, floors)
+                # after the head's result: the scheduler sends the rank task where the head ran, which holds
+                # the rankings (a rank task elsewhere ranks the head again, to the same result)
+                self._submit("rank", rank_task, n, kk, floors, after=self.head_futures[(n, kk)])
 
     def _rank(self, n: int, k: int, value: ShardRanked) -> None:
+        self.head_futures.pop((n, k)).release()
         self.ranks.setdefault(n, {})[k] = value
         if len(self.ranks[n]) < self.shards:
             return
