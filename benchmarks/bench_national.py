@@ -9,9 +9,12 @@ on random unit vectors of the shard's size (the generator has no photos; most re
 unfiltered top 50 and the partitioned top 100 for the batch's queries, as a probe does.
 
 Then, for N records in shards of S, R residents in batches of B: N/S shards, R/B batches, one probe, one
-rank and one explain task per (batch, shard) (the explain work per batch as measured: the same shortlisted
-candidates, spread over the shards, plus one task overhead per shard); task time over W workers plus each
-worker's share of shard loads, the client's merges (serial) and bytes moved. Where the bound cuts over all
+head, one rank and one explain task per (batch, shard) (the explain work per batch as measured: the same
+shortlisted candidates, spread over the shards, plus one task overhead per shard); task time over W workers
+plus each worker's share of shard loads, the client's merges (serial: storing a batch's rows once per batch,
+the rest per shard) and bytes moved. The head and rank cost per shard is an upper bound: measured alone, the
+shard prunes against its own k-th best, and one of N/S shards prunes against the floor over all of them,
+which is at least as high. Where the bound cuts over all
 shards (the share estimated from the measured candidates per resident scaled by N/S) the client cuts the
 shards' rankings itself: no task more.
 Two models: "as measured" is an upper bound (at N, name blocks larger than 5,000 over all shards are

@@ -35,6 +35,7 @@ fails clearly past that, storing nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import logging
 import os
@@ -190,6 +191,10 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
         faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
         t0 = time.perf_counter()
         _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
+        # the shard's millions of objects live as long as the worker: out of the collector's way, or every
+        # full collection walks them all (the forked local pool does the same, runner.pooled)
+        gc.collect()
+        gc.freeze()
         return _SHARDS[key], time.perf_counter() - t0
 
 
@@ -251,6 +256,9 @@ class ShardSide(PrunedResidentSide):
             ranking.compact()
             out[i] = (replace(f, ids=[], keys=None), ranking)  # what the rank round reads: the sources
         return out
+
+
+_NONE, _NONE_KEYS = np.zeros(0), np.zeros(0, dtype=np.int64)
 
 
 def _note(out: Ranked) -> Note:
@@ -331,7 +339,8 @@ def rank_task(job_dir: str, batch: int, k: int, floors: dict[int, float]) -> Sha
     for i, (f, ranking) in heads.items():
         side.advance(people[i], ranking, floor=floors.get(i, -np.inf))
         out = topk_ranked(ranking, spec.top_k, spec.min_weight, shard=True)
-        notes[i] = _note(out)
+        # the upper bounds and keys went to the client with the head: only the count and the top k weights
+        notes[i] = Note(out.n, _NONE, _NONE_KEYS, out.best)
         scored += len(out.weights)
         registry = set(side.registry(list(out.weights)))
         entries = prefix_entries([(c, w, c in registry) for c, w in out.weights.items()], spec.top_k)
@@ -593,6 +602,7 @@ class _Rounds:
         self.done = 0
         self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
         self.heads: dict[int, dict[int, Head]] = {}
+        self.head_notes: dict[int, dict[int, dict[int, Note]]] = {}  # batch -> shard -> resident -> bound note
         self.head_futures: dict[tuple[int, int], object] = {}  # (batch, shard) -> its head task, until ranked
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
@@ -677,7 +687,9 @@ class _Rounds:
     def _head(self, n: int, k: int, value: Head) -> None:
         self.heads.setdefault(n, {})[k] = value
         if len(self.heads[n]) == self.shards:
-            floors = head_floors(self.heads.pop(n), self.spec.bound, self.spec.top_k)
+            heads = self.heads.pop(n)
+            self.head_notes[n] = {kk: h.notes for kk, h in heads.items()}
+            floors = head_floors(heads, self.spec.bound, self.spec.top_k)
             for kk in range(self.shards):
                 # after the head's result: the scheduler sends the rank task where the head ran, which holds
                 # the rankings (a rank task elsewhere ranks the head again, to the same result)
@@ -685,9 +697,13 @@ class _Rounds:
 
     def _rank(self, n: int, k: int, value: ShardRanked) -> None:
         self.head_futures.pop((n, k)).release()
+        heads = self.head_notes[n][k]
+        for i, note in value.notes.items():  # the bound notes as the head sent them (not sent twice)
+            note.top_ub, note.top_key = heads[i].top_ub, heads[i].top_key
         self.ranks.setdefault(n, {})[k] = value
         if len(self.ranks[n]) < self.shards:
             return
+        del self.head_notes[n]
         self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.after.setdefault(n, {}))
         self._explain_ranked(n)
 
@@ -798,6 +814,22 @@ def _dump(path: Path, value: object) -> int:
     return size
 
 
+def _nbytes(value: object) -> int:
+    """About what a task's result takes on the wire (arrays by their size, numbers 8 bytes, text by its
+    length): pickling each result again here only to measure it cost the client a tenth of its time."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, str | bytes):
+        return len(value) + 8
+    if isinstance(value, dict):
+        return sum(_nbytes(k) + _nbytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return 8 + sum(_nbytes(v) for v in value)
+    if hasattr(value, "__dict__"):
+        return _nbytes(vars(value))
+    return 8
+
+
 def _peak_rss_mb() -> int:
     import resource
 
@@ -825,7 +857,7 @@ class Stats:
         self.tasks[what] += 1
         self.seconds[what] += value.seconds - value.load_s
         self.load_s += value.load_s
-        self.result_bytes += len(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        self.result_bytes += _nbytes(value)
 
     def totals(self, ranked: dict[int, ShardRanked]) -> None:
         per: dict[int, int] = {}

@@ -114,11 +114,15 @@ class NameSyllables:
         by_set = []  # [rule set][position] -> vocabulary mask of syllables that merge with the position's readings
         for rules, (ids, cls) in zip(RULE_SETS, self.classes, strict=True):
             fold = folder(rules).fold
+            # class -> does it hold one of the position's readings; the last slot is the padding's class (-1)
             by_set.append(
-                [np.isin(cls, [t for t in (ids.get(fold(s)) for s in rd) if t is not None]) for rd in positions]
+                [
+                    _mask(len(ids) + 1, [t for t in (ids.get(fold(s)) for s in rd) if t is not None])[cls]
+                    for rd in positions
+                ]
             )
         rows = [np.logical_or.reduce([m[j] for m in by_set]) for j in range(len(positions))]
-        same = [np.isin(np.arange(len(self.vocab)), [self.vocab[s] for s in rd if s in self.vocab]) for rd in positions]
+        same = [_mask(len(self.vocab), [self.vocab[s] for s in rd if s in self.vocab]) for rd in positions]
         parsed = parse_name(text)
         mine = self.norms.get(parsed.norm, -2) if parsed else -2
         out["same_text"] = (self.norm[pos] == mine).any(axis=1)  # the only way to exact or normalised
@@ -153,6 +157,14 @@ class NameSyllables:
             heard = ((len(positions) >= 2) & (length - sc == len(positions))) | ((length >= 2) & (length == gr))
             out["given_only"] |= given | (heard & (length > 0))
         return out
+
+
+def _mask(size: int, on: list[int]) -> np.ndarray:
+    """A boolean array of `size`, True at `on`: a lookup table (np.isin per call cost more than the rest of a
+    shard's fixed cost per resident)."""
+    out = np.zeros(size, dtype=bool)
+    out[on] = True
+    return out
 
 
 def is_nickname(text: str) -> bool:

@@ -86,6 +86,46 @@ def test_dask_job_equals_local_job_on_the_samples(text_ws, cluster, bound):
             assert sharded.engine["cut_by_client"] > 0  # and the client cut shards' rankings to it
 
 
+def _set_on_workers(address: str, name: str, value: object) -> None:
+    """Set a module constant of reunite.cluster in every worker process of the cluster."""
+    from distributed import Client
+
+    def put() -> None:
+        import reunite.cluster
+
+        setattr(reunite.cluster, name, value)
+
+    with Client(address) as client:
+        client.run(put)
+
+
+def test_the_floor_over_all_shards_saves_comparisons_and_changes_no_row(text_ws, cluster, monkeypatch):
+    """Without the floor each shard compares in full everything above its own k-th best; with it, above the
+    k-th best over all shards: fewer pairs, the same rows."""
+    import reunite.cluster as engine
+
+    options = EngineOptions(scheduler=cluster, shard_size=40)
+    with Store.open(text_ws) as store:
+        floored = run_match(store, "all", top_k=5, batch_size=50, engine=options)
+        monkeypatch.setattr(engine, "head_floors", lambda heads, bound, top_k: {})
+        unfloored = run_match(store, "all", top_k=5, batch_size=50, engine=options)
+        assert rows(store, floored.job_id) == rows(store, unfloored.job_id)
+    assert floored.candidates_scored < unfloored.candidates_scored
+
+
+def test_rankings_not_held_between_the_rounds_are_ranked_again_to_the_same_rows(text_ws, cluster):
+    """A rank task that finds no ranking on its worker (evicted, or the task ran elsewhere) ranks the head
+    again: the same rows."""
+    import reunite.cluster as engine
+
+    try:
+        _set_on_workers(cluster, "KEEP_RANKINGS", 0)
+        with Store.open(text_ws) as store:
+            same_job(store, EngineOptions(scheduler=cluster, shard_size=40), top_k=10, bound=20, batch_size=50)
+    finally:
+        _set_on_workers(cluster, "KEEP_RANKINGS", engine.KEEP_RANKINGS)
+
+
 @pytest.mark.faces
 @pytest.mark.parametrize(("bound", "size"), [(3000, 60), (8, 30)])
 def test_dask_job_equals_local_job_with_real_faces(face_ws, cluster, bound, size):
