@@ -23,7 +23,7 @@ simulated: a block is skipped where it holds more than 5,000 x S/N records of th
 of a block of 5,000 nationally (the client decides the skip from sizes summed over shards). Both leave out
 that the global face top 50 spreads over the shards (fewer face candidates per shard).
 
-Run: uv run python -m benchmarks.bench_national [--shard 250000] [--residents 400] [--national 10000000]
+Run: uv run python -m benchmarks.bench_national [--shard 500000] [--residents 400] [--national 10000000]
 [--national-residents 100000]. Prints a table and one JSON line.
 """
 
@@ -197,7 +197,7 @@ def project(fig: dict, national: int, residents: int, workers: int, skip: bool =
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--shard", type=int, default=250_000)
+    ap.add_argument("--shard", type=int, default=500_000)
     ap.add_argument("--residents", type=int, default=400)
     ap.add_argument("--batch", type=int, default=200)
     ap.add_argument("--national", type=int, default=10_000_000)

@@ -222,7 +222,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="match worker processes (the target is on 2 cores)")
     ap.add_argument("--engine", choices=("local", "dask"), default="local", help="dask: the Dask engine too, same run")
     ap.add_argument(
-        "--shard-size", type=int, nargs="+", default=[], help="the engine's shard sizes to compare (default 250000)"
+        "--shard-size", type=int, nargs="+", default=[], help="the engine's shard sizes to compare (default 500000)"
     )
     ap.add_argument(
         "--keep",

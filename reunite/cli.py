@@ -543,7 +543,7 @@ def match(
         ),
     ] = None,
     shard_size: Annotated[
-        int | None, typer.Option("--shard-size", min=1, help="Records per shard (default 250,000).")
+        int | None, typer.Option("--shard-size", min=1, help="Records per shard (default 500,000).")
     ] = None,
     home: Home = None,
 ) -> None:

@@ -47,7 +47,7 @@ from reunite.store import Store
 
 FORMAT = 1
 SYNC_HOW = (N_("built"), N_("patched"), N_("current"))  # how a sync found the shards (Synced.how)
-DEFAULT_SHARD_SIZE = 250_000  # records per shard: about 1 GB of blocks, table and faces in a worker
+DEFAULT_SHARD_SIZE = 500_000  # records per shard: about 1.2 GB of blocks and table (and its faces) in a worker
 GROW = 1.5  # the last shard takes new records until it holds this many times the shard size
 KEEP_VERSIONS = 2  # records files kept per shard (a worker of a running job may still read the previous one)
 ROOTS_FILE = "shard-roots.json"  # in the workspace's cache: every shard root used, for the purge
