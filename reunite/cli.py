@@ -44,6 +44,12 @@ from reunite.i18n import LANGS, N_, _, language, local_time
 if TYPE_CHECKING:
     from reunite.cluster import EngineOptions
 
+# a running Dask scheduler's address (ingest, index, nightly; match has its own, longer help)
+Scheduler = Annotated[
+    str | None,
+    typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
+]
+
 app = typer.Typer(
     name="reunite",
     cls=ReuniteGroup,
@@ -159,10 +165,7 @@ def ingest(
             envvar="REUNITE_ENGINE",
         ),
     ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
-    ] = None,
+    scheduler: Scheduler = None,
     workers: Annotated[
         int, typer.Option(help="Workers of the local Dask cluster (--engine dask, no --scheduler).")
     ] = 2,
@@ -299,10 +302,7 @@ def index(
             envvar="REUNITE_ENGINE",
         ),
     ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
-    ] = None,
+    scheduler: Scheduler = None,
     home: Home = None,
 ) -> None:
     """Encode new photos (cached by content), build the next face-index version (incremental), and key new
@@ -836,10 +836,7 @@ def nightly(
     engine: Annotated[
         str, typer.Option(help="dask: the match on a Dask cluster (see `match --help`).", envvar="REUNITE_ENGINE")
     ] = "local",
-    scheduler: Annotated[
-        str | None,
-        typer.Option(help="Address of a running Dask scheduler; implies --engine dask.", envvar="REUNITE_SCHEDULER"),
-    ] = None,
+    scheduler: Scheduler = None,
     shards: Annotated[
         Path | None, typer.Option(help="Folder of the shards, readable by every worker.", envvar="REUNITE_SHARDS")
     ] = None,
