@@ -35,7 +35,6 @@ fails clearly past that, storing nothing.
 from __future__ import annotations
 
 import contextlib
-import gc
 import heapq
 import logging
 import os
@@ -191,10 +190,6 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
         faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
         t0 = time.perf_counter()
         _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
-        # the shard's millions of objects live as long as the worker: out of the collector's way, or every
-        # full collection walks them all (the forked local pool does the same, runner.pooled)
-        gc.collect()
-        gc.freeze()
         return _SHARDS[key], time.perf_counter() - t0
 
 
@@ -262,11 +257,10 @@ _NONE, _NONE_KEYS = np.zeros(0), np.zeros(0, dtype=np.int64)
 
 
 def _note(out: Ranked) -> Note:
-    empty = np.zeros(0)
     return Note(
         out.n,
-        out.top_ub if out.top_ub is not None else empty,
-        out.top_key if out.top_key is not None else empty.astype(np.int64),
+        out.top_ub if out.top_ub is not None else _NONE,
+        out.top_key if out.top_key is not None else _NONE_KEYS,
         out.best,
     )
 
@@ -816,7 +810,8 @@ def _dump(path: Path, value: object) -> int:
 
 def _nbytes(value: object) -> int:
     """About what a task's result takes on the wire (arrays by their size, numbers 8 bytes, text by its
-    length): pickling each result again here only to measure it cost the client a tenth of its time."""
+    length): a figure, not worth pickling every result a second time in the client, which shares the
+    machine's cores with the workers on a small cluster."""
     if isinstance(value, np.ndarray):
         return value.nbytes
     if isinstance(value, str | bytes):
@@ -841,8 +836,8 @@ class Stats:
     """What the engine did: tasks and their worker-side seconds by round, shard loads, bytes of the results
     and job files, the client's merge time, candidates per resident over all shards (bench_national)."""
 
-    tasks: dict = field(default_factory=lambda: {"probe": 0, "head": 0, "rank": 0, "explain": 0, "batches": 0})
-    seconds: dict = field(default_factory=lambda: {"probe": 0.0, "head": 0.0, "rank": 0.0, "explain": 0.0})
+    tasks: dict = field(default_factory=lambda: {**dict.fromkeys(ROUNDS, 0), "batches": 0})
+    seconds: dict = field(default_factory=lambda: dict.fromkeys(ROUNDS, 0.0))
     cut: int = 0  # (resident, shard) entries the client cut to the bound over all shards
     load_s: float = 0.0
     result_bytes: int = 0

@@ -32,7 +32,8 @@ from reunite.names import NameFrequencies, surname_of
 from reunite.scoring import Params, Score, score
 from reunite.snapshot import load_missing_side
 from reunite.store import Store
-from reunite.topk import Ranked, Ranking, Weights, advance, prepare, rank_candidates
+from reunite.topk import Ranked, Ranking, Weights, advance, prepare
+from reunite.topk import ranked as topk_ranked
 from reunite.views import MissingView, ResidentView, load_missing, load_residents
 
 ALERT_WEIGHT = 10.0  # registry entries above this are shown first; new candidates above it are alerts
@@ -208,21 +209,9 @@ class PrunedResidentSide(Side):
     def ranked(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranked:
         """The exact weights of the candidates that can reach the top k (topk.py; `keys`: a shard's order
         keys)."""
-        ctx, spec = self.ctx, self.ctx.spec
-        return rank_candidates(
-            r,
-            f.ids,
-            ctx.table,
-            ctx.weights,
-            ctx.cal,
-            spec.top_k,
-            spec.min_weight,
-            f.faces,
-            lambda ids: load_missing(ctx.store, ids, spec.key),
-            spec.bound,
-            ctx.blocks["resident"].face_stats,
-            keys,
-        )
+        ranking = self.prepare(r, f, keys)
+        self.advance(r, ranking)
+        return topk_ranked(ranking, self.ctx.spec.top_k, self.ctx.spec.min_weight, shard=keys is not None)
 
     def prepare(self, r: ResidentView, f: Found, keys: np.ndarray | None = None) -> Ranking:
         """The resident's candidates in the order the pruned search compares them (topk.prepare)."""

@@ -160,8 +160,8 @@ class NameSyllables:
 
 
 def _mask(size: int, on: list[int]) -> np.ndarray:
-    """A boolean array of `size`, True at `on`: a lookup table (np.isin per call cost more than the rest of a
-    shard's fixed cost per resident)."""
+    """A boolean array of `size`, True at `on`: a lookup table (np.isin, called a few dozen times per name,
+    was about a third of a shard's fixed cost per resident)."""
     out = np.zeros(size, dtype=bool)
     out[on] = True
     return out
