@@ -35,6 +35,7 @@ fails clearly past that, storing nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import heapq
 import logging
 import os
@@ -44,7 +45,7 @@ import shutil
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -151,6 +152,7 @@ class ShardRanked:
     scored: int
     seconds: float = 0.0
     load_s: float = 0.0
+    reranked: bool = False  # the head's rankings were not here: ranked again
 
 
 @dataclass
@@ -190,6 +192,11 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
         faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
         t0 = time.perf_counter()
         _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
+        # the shard's millions of objects live as long as the worker holds it: out of the collector's full
+        # passes (as runner.pooled freezes what its forked workers inherit); they are freed by reference
+        # count when the shard is dropped
+        gc.collect()
+        gc.freeze()
         return _SHARDS[key], time.perf_counter() - t0
 
 
@@ -199,11 +206,18 @@ def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
 
 
 def hold_task(job_dir: str, k: int) -> float:
-    """Load shard k on this worker; the seconds it took. Every other task of shard k depends on this one, so
-    the scheduler sends them where the shard is loaded; if that worker is lost, Dask runs it again elsewhere
-    and they follow. (Worker restrictions by address would do the first but not the second: a task restricted
-    to a lost worker waits for that address forever, dask/distributed#7346.)"""
+    """Load shard k on this worker; the seconds it took. Every other task of shard k depends on this one and
+    runs where it ran (a dependency); if that worker is lost, Dask runs it again elsewhere and they follow.
+    (Worker restrictions would do the first but not the second: a task restricted to a lost worker waits
+    for that address forever, dask/distributed#7346, and a loose one too when no worker runs at the time.)"""
     return _shard(_job(job_dir), k)[1]
+
+
+def holds(workers: int, shards: int) -> list[int]:
+    """How many workers load each shard: every worker one shard where there are at least as many workers as
+    shards (a shard's batches go in turn to its workers), else each worker several. One hold per shard on a
+    large cluster would leave most workers idle; a shard on every worker multiplies its memory."""
+    return [max(1, len(range(k, workers, shards))) for k in range(shards)]
 
 
 def on_shard(held: float, fn: Callable, *args: object, after: object = None) -> object:
@@ -325,6 +339,7 @@ def rank_task(job_dir: str, batch: int, k: int, floors: dict[int, float]) -> Sha
     side = _side(job_dir, batch, job, shard)
     with _LOCK:
         heads = _RANKINGS.pop((job_dir, batch, k), None)
+    reranked = heads is None
     if heads is None:
         heads = side.heads(people)
     short: dict[int, list[Short]] = {}
@@ -339,7 +354,7 @@ def rank_task(job_dir: str, batch: int, k: int, floors: dict[int, float]) -> Sha
         registry = set(side.registry(list(out.weights)))
         entries = prefix_entries([(c, w, c in registry) for c, w in out.weights.items()], spec.top_k)
         short[i] = [(c, w, reg, ",".join(sorted(f.sources(c))), pos) for c, w, reg, pos in entries]
-    return ShardRanked(short, notes, scored, time.perf_counter() - t0, load_s)
+    return ShardRanked(short, notes, scored, time.perf_counter() - t0, load_s, reranked)
 
 
 def prefix_entries(weights: list[tuple[int, float, bool]], top_k: int) -> list[tuple[int, float, bool, int]]:
@@ -409,7 +424,26 @@ def _merge_probes(people: list[ResidentView], probes: list[Probe]) -> tuple[dict
     return hits, hints
 
 
-def head_floors(heads: dict[int, Head], bound: int, top_k: int) -> dict[int, float]:
+@dataclass
+class Cut:
+    """Where the bound over all shards cuts a resident's candidates."""
+
+    kept: dict[int, int] | None  # per shard, how many of its order the bound keeps (None: it cuts nothing)
+    after: float = -np.inf  # the upper bound of the first candidate it leaves out
+
+
+def bound_cuts(notes: dict[int, dict[int, Note]], bound: int) -> dict[int, Cut]:
+    """Per resident (of shard -> resident -> its bound note from the head round), where the bound over all
+    shards cuts: computed once per batch, the floors and the cut after the rank round both read it."""
+    cuts = {}
+    for i in sorted(set().union(*notes.values())):
+        mine = {k: by[i] for k, by in notes.items() if i in by}
+        limit, after = _limit(list(mine.values()), bound)
+        cuts[i] = Cut(None if limit is None else {k: _kept(note, limit) for k, note in mine.items()}, after)
+    return cuts
+
+
+def head_floors(heads: dict[int, Head], bound: int, top_k: int, cuts: dict[int, Cut] | None = None) -> dict[int, float]:
     """Per resident, a lower bound of its k-th best exact weight over all shards: the k-th best of what the
     shards compared in their heads, of the candidates the bound over all shards keeps (registry entries
     always). The k-th best of some of the candidates is at most the k-th best of all of them, so a shard may
@@ -417,13 +451,13 @@ def head_floors(heads: dict[int, Head], bound: int, top_k: int) -> dict[int, flo
     floors: dict[int, float] = {}
     if top_k <= 0:
         return floors
-    for i in sorted(set().union(*(h.notes for h in heads.values()))):
-        notes = {k: h.notes[i] for k, h in heads.items() if i in h.notes}
-        limit, _after = _limit(list(notes.values()), bound)
+    cuts = cuts if cuts is not None else bound_cuts({k: h.notes for k, h in heads.items()}, bound)
+    for i, cut in cuts.items():
         weights = []
-        for k, note in notes.items():
-            kept = _kept(note, limit) if limit is not None else note.n
-            weights += [w for w, place in heads[k].scored[i] if place < kept]
+        for k, head in heads.items():
+            if i in head.notes:
+                kept = cut.kept[k] if cut.kept is not None else head.notes[i].n
+                weights += [w for w, place in head.scored[i] if place < kept]
         if len(weights) >= top_k:
             floors[i] = heapq.nlargest(top_k, weights)[-1]
     return floors
@@ -431,15 +465,21 @@ def head_floors(heads: dict[int, Head], bound: int, top_k: int) -> dict[int, flo
 
 def _limit(notes: list[Note], bound: int) -> tuple[Limit | None, float]:
     """The (upper bound, key) of the last candidate the bound keeps over all shards (None: no cut), and the
-    upper bound of the first one it leaves out."""
+    upper bound of the first one it leaves out. A selection, not a sort: the client does this for every
+    resident of every batch, over up to bound + 1 candidates per shard."""
     if sum(n.n for n in notes) <= bound:
         return None, -np.inf
     ub = np.concatenate([n.top_ub for n in notes])
     key = np.concatenate([n.top_key for n in notes])
-    order = np.lexsort((key, -ub))
-    last = order[bound - 1]
-    after = float(ub[order[bound]]) if len(order) > bound else -np.inf
-    return (float(ub[last]), int(key[last])), after
+    if len(ub) <= bound:  # cannot be: each shard sends its first bound + 1
+        return None, -np.inf
+    v = float(np.partition(ub, len(ub) - bound)[len(ub) - bound])  # the bound-th largest upper bound
+    need = bound - int((ub > v).sum())  # of the candidates at v, the bound keeps this many (by key)
+    ties = np.sort(key[ub == v])
+    last = (v, int(ties[need - 1]))
+    below = ub[ub < v]
+    after = v if len(ties) > need else (float(below.max()) if len(below) else -np.inf)
+    return last, after
 
 
 def _kept(note: Note, limit: Limit) -> int:
@@ -596,12 +636,15 @@ class _Rounds:
         self.done = 0
         self.probes: dict[int, dict[int, Probe]] = {}  # batch -> shard -> its probe
         self.heads: dict[int, dict[int, Head]] = {}
-        self.head_notes: dict[int, dict[int, dict[int, Note]]] = {}  # batch -> shard -> resident -> bound note
         self.head_futures: dict[tuple[int, int], object] = {}  # (batch, shard) -> its head task, until ranked
+        self.cuts: dict[int, dict[int, Cut]] = {}  # batch -> resident -> where the bound over all shards cuts
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
         self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
         self.explaining: dict[int, int] = {}  # batch -> its explain tasks still running
+        self.probed: deque[int] = deque()  # batches probed, waiting for their head round
+        self.heading: set[int] = set()  # batches between head and rank
+        self.window = 2
         self.explained: dict[int, dict[int, list[tuple]]] = {}  # batch -> resident -> rows
         self.sources: dict[int, dict[tuple[int, int], str]] = {}  # batch -> (resident, record) -> blocks found it
 
@@ -610,10 +653,21 @@ class _Rounds:
 
         self.client, self.pending = client, set()
         token = secrets.token_hex(3)
+        # a shard's holds: as many as holds() gives it; the scheduler spreads tasks without
+        # dependencies over the idle workers, and every other task depends on one hold, so it runs where that
+        # hold ran and the shard is loaded. (Worker restrictions, even loose ones, would pin a hold to an
+        # address: one whose worker is gone when no other runs waits for that address forever.)
         self.held = {
-            k: client.submit(hold_task, str(self.job_dir), k, pure=False, retries=2, key=f"hold-s{k}-{token}")
-            for k in range(self.shards)
+            k: [
+                client.submit(hold_task, str(self.job_dir), k, pure=False, retries=2, key=f"hold-s{k}-w{j}-{token}")
+                for j in range(n)
+            ]
+            for k, n in enumerate(holds(len(client.scheduler_info()["workers"]), self.shards))
         }
+        # a worker holds at most this many shards' rankings per batch
+        per_worker = -(-self.shards // max(1, len(client.scheduler_info()["workers"])))
+        self.window = max(2, KEEP_RANKINGS // per_worker)
+        held = [f for fs in self.held.values() for f in fs]
         for n in range(len(self.people)):
             for k in range(self.shards):
                 self._submit("probe", probe_task, n, k)
@@ -637,7 +691,7 @@ class _Rounds:
                 self.pending.discard(f)
                 what, n, k = self.meta.pop(f.key)
                 value = f.result()
-                if what == "head":  # the rank task of the shard follows it to its worker (see _head)
+                if what == "head":  # the shard's rank task follows it to its worker (see _head)
                     self.head_futures[(n, k)] = f
                 else:
                     f.release()
@@ -647,15 +701,23 @@ class _Rounds:
                     options.on_task(client)
                 getattr(self, f"_{what}")(n, k, value)
                 self.stats.merge_s += time.perf_counter() - t0
-        self.stats.load_s += sum(client.gather(list(self.held.values())))
-        self.stats.spread = len(set().union(*client.who_has(list(self.held.values())).values()))
-        client.cancel(list(self.held.values()))
+        loaded = client.gather(held)
+        self.stats.load_s += sum(loaded)
+        self.stats.loads += sum(1 for s in loaded if s > 0)
+        self.stats.spread = len(set().union(*client.who_has(held).values()))
+        client.cancel(held)
 
     def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object, after: object = None) -> None:
-        key = f"{what}-b{n}-s{k}-{secrets.token_hex(3)}"
+        """A task of shard k, where one of its holds ran (batches in turn over the shard's holds); `after`:
+        the head whose rankings it goes on with, so it runs where that head ran. The key's task group is the
+        round of one batch ("probe_b3"): in a group of one round of every batch, with one hold task as its only
+        dependency, the scheduler would take the tasks for root tasks and place them ignoring where the
+        shard is loaded (Scheduler.is_rootish)."""
+        key = f"{what}_b{n}-s{k}-{secrets.token_hex(3)}"
+        held = self.held[k]
         f = self.client.submit(
             on_shard,
-            self.held[k],
+            held[n % len(held)],
             fn,
             str(self.job_dir),
             n,
@@ -675,30 +737,37 @@ class _Rounds:
         if len(self.probes[n]) == self.shards:
             hits, hints = _merge_probes(list(self.people[n].values()), list(self.probes.pop(n).values()))
             _dump(self.job_dir / f"hints-{n}.pkl", (hits, hints))
-            for kk in range(self.shards):
-                self._submit("head", head_task, n, kk)
+            self.probed.append(n)
+            self._start_heads()
+
+    def _start_heads(self) -> None:
+        """The head rounds of the probed batches, at most `window` batches between head and rank: a worker
+        keeps each head's rankings until its rank task comes (KEEP_RANKINGS), so heads must not run ahead."""
+        while self.probed and len(self.heading) < self.window:
+            n = self.probed.popleft()
+            self.heading.add(n)
+            for k in range(self.shards):
+                self._submit("head", head_task, n, k)
 
     def _head(self, n: int, k: int, value: Head) -> None:
         self.heads.setdefault(n, {})[k] = value
         if len(self.heads[n]) == self.shards:
             heads = self.heads.pop(n)
-            self.head_notes[n] = {kk: h.notes for kk, h in heads.items()}
-            floors = head_floors(heads, self.spec.bound, self.spec.top_k)
+            self.cuts[n] = bound_cuts({kk: h.notes for kk, h in heads.items()}, self.spec.bound)
+            floors = head_floors(heads, self.spec.bound, self.spec.top_k, self.cuts[n])
             for kk in range(self.shards):
-                # after the head's result: the scheduler sends the rank task where the head ran, which holds
-                # the rankings (a rank task elsewhere ranks the head again, to the same result)
-                self._submit("rank", rank_task, n, kk, floors, after=self.head_futures[(n, kk)])
+                # where the head ran, which holds the rankings (a rank task elsewhere ranks the head again, to the
+                # same result)
+                self._submit("rank", rank_task, n, kk, floors, after=self.head_futures.pop((n, kk)))
 
     def _rank(self, n: int, k: int, value: ShardRanked) -> None:
-        self.head_futures.pop((n, k)).release()
-        heads = self.head_notes[n][k]
-        for i, note in value.notes.items():  # the bound notes as the head sent them (not sent twice)
-            note.top_ub, note.top_key = heads[i].top_ub, heads[i].top_key
         self.ranks.setdefault(n, {})[k] = value
         if len(self.ranks[n]) < self.shards:
             return
-        del self.head_notes[n]
-        self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.after.setdefault(n, {}))
+        self.heading.discard(n)
+        self._start_heads()
+        self.after[n] = {i: cut.after for i, cut in self.cuts[n].items()}
+        self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.cuts.pop(n))
         self._explain_ranked(n)
 
     def _explain_ranked(self, n: int) -> None:
@@ -749,18 +818,17 @@ class _Rounds:
             self.on_progress(self.done, self.result.residents + self.result.missing)
 
 
-def _cut(ranked: dict[int, ShardRanked], bound: int, top_k: int, after: dict[int, float]) -> int:
+def _cut(ranked: dict[int, ShardRanked], bound: int, top_k: int, cuts: dict[int, Cut]) -> int:
     """Where the bound cuts over all shards and a shard's own cut kept more: that shard's entries cut to
     what the bound keeps of it (cut_entries), and its top k weights with them. How many were cut."""
     cut = 0
-    residents = set().union(*(r.notes for r in ranked.values())) if ranked else set()
-    for i in sorted(residents):
-        notes = {k: r.notes[i] for k, r in ranked.items() if i in r.notes}
-        limit, after[i] = _limit(list(notes.values()), bound)
-        if limit is None:
+    for i, where in cuts.items():
+        if where.kept is None:
             continue
-        for k, note in notes.items():
-            kept = _kept(note, limit)
+        for k, r in ranked.items():
+            if i not in r.notes or k not in where.kept:
+                continue
+            note, kept = r.notes[i], where.kept[k]
             if kept != min(note.n, bound):
                 entries = ranked[k].short[i] = cut_entries(ranked[k].short.get(i, []), kept)
                 note.best = heapq.nlargest(top_k, (e[1] for e in entries))
@@ -839,7 +907,9 @@ class Stats:
     tasks: dict = field(default_factory=lambda: {**dict.fromkeys(ROUNDS, 0), "batches": 0})
     seconds: dict = field(default_factory=lambda: dict.fromkeys(ROUNDS, 0.0))
     cut: int = 0  # (resident, shard) entries the client cut to the bound over all shards
+    reranked: int = 0  # rank tasks that did not find their head's rankings and ranked the head again
     load_s: float = 0.0
+    loads: int = 0  # shards loaded by a worker (a shard loaded by more workers than its holds: misplaced tasks)
     result_bytes: int = 0
     batch_bytes: int = 0
     merge_s: float = 0.0
@@ -853,6 +923,8 @@ class Stats:
         self.seconds[what] += value.seconds - value.load_s
         self.load_s += value.load_s
         self.result_bytes += _nbytes(value)
+        self.loads += int(value.load_s > 0)
+        self.reranked += int(getattr(value, "reranked", False))
 
     def totals(self, ranked: dict[int, ShardRanked]) -> None:
         per: dict[int, int] = {}
@@ -871,8 +943,10 @@ class Stats:
             "head_task_s": round(self.seconds["head"], 3),
             "rank_task_s": round(self.seconds["rank"], 3),
             "cut_by_client": self.cut,
+            "rank_tasks_ranking_again": self.reranked,
             "explain_task_s": round(self.seconds["explain"], 3),
             "load_s": round(self.load_s, 3),
+            "shard_loads": self.loads,
             "result_bytes": self.result_bytes,
             "batch_file_bytes": self.batch_bytes,
             "client_merge_s": round(self.merge_s, 3),

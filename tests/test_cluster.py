@@ -14,7 +14,7 @@ from pathlib import Path
 import dask
 import pytest
 
-from reunite.cluster import EngineError, EngineOptions
+from reunite.cluster import EngineError, EngineOptions, holds
 from reunite.ingest import ingest_file
 from reunite.jobs import run_match
 from reunite.shards import read_manifest
@@ -107,7 +107,7 @@ def test_the_floor_over_all_shards_saves_comparisons_and_changes_no_row(text_ws,
     options = EngineOptions(scheduler=cluster, shard_size=40)
     with Store.open(text_ws) as store:
         floored = run_match(store, "all", top_k=5, batch_size=50, engine=options)
-        monkeypatch.setattr(engine, "head_floors", lambda heads, bound, top_k: {})
+        monkeypatch.setattr(engine, "head_floors", lambda *_args: {})
         unfloored = run_match(store, "all", top_k=5, batch_size=50, engine=options)
         assert rows(store, floored.job_id) == rows(store, unfloored.job_id)
     assert floored.candidates_scored < unfloored.candidates_scored
@@ -430,3 +430,21 @@ def test_ingest_on_the_cluster_from_the_cli_in_chinese(runner, tmp_path, cluster
     with Store.open(init_workspace(home)[0]) as store:
         stored = {r[0] for r in store.conn.execute("SELECT external_id FROM missing_persons")}
     assert {"M-1", "M-2", "M-4"} <= stored
+
+
+@pytest.mark.parametrize(
+    ("workers", "shards", "want"),
+    [(2, 2, [1, 1]), (2, 3, [1, 1, 1]), (5, 2, [3, 2]), (64, 20, [4] * 4 + [3] * 16), (0, 2, [1, 1])],
+)
+def test_how_many_workers_load_each_shard(workers, shards, want):
+    assert holds(workers, shards) == want
+
+
+def test_each_shard_is_loaded_once_and_ranked_where_its_head_ran(text_ws):
+    """The tasks of a shard run where it is loaded: no worker loads a shard it was not given, and no rank task
+    misses its head's rankings (left to itself, the scheduler took the tasks for root tasks and spread them)."""
+    with Store.open(text_ws) as store:
+        job = run_match(store, "all", top_k=10, batch_size=4, engine=EngineOptions(workers=2, shard_size=40))
+    assert job.engine["shards"] >= 3
+    assert job.engine["shard_loads"] == job.engine["shards"]
+    assert job.engine["rank_tasks_ranking_again"] == 0

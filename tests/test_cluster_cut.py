@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reunite.cluster import Head, Note, cut_entries, head_floors, prefix_entries
+from reunite.cluster import Head, Note, _kept, _limit, cut_entries, head_floors, prefix_entries
 from reunite.runner import BatchContext, BatchSpec, shortlist
 
 # weights on a 0.005 grid: exact ties, and near ties within runner.TIE (mostly, in the narrow range)
@@ -133,3 +133,26 @@ def test_the_floor_is_never_above_the_k_th_best_weight_the_bound_keeps(shards, t
     floors = head_floors(heads, bound, top_k)
     if 1 in floors:
         assert len(kept_weights) >= top_k and floors[1] <= kept_weights[top_k - 1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 12), max_size=15), min_size=1, max_size=4), st.integers(1, 30))
+def test_the_bound_over_all_shards_is_where_a_sort_of_all_their_candidates_cuts(shards, bound):
+    """_limit selects instead of sorting: the same last kept (upper bound, key) and the same first upper
+    bound left out as sorting every shard's candidates by (upper bound descending, key), ties included."""
+    notes, everything, key = [], [], 0
+    for ubs in shards:
+        ub = np.array(sorted(map(float, ubs), reverse=True))
+        keys = np.arange(key, key + len(ub), dtype=np.int64)[::-1].copy()  # keys not in the order of the ties
+        key += len(ub)
+        order = np.lexsort((keys, -ub))
+        notes.append(Note(len(ub), ub[order][: bound + 1], keys[order][: bound + 1], []))
+        everything += list(zip(ub.tolist(), keys.tolist(), strict=True))
+    everything.sort(key=lambda c: (-c[0], c[1]))
+    limit, after = _limit(notes, bound)
+    if len(everything) <= bound:
+        assert limit is None and after == -np.inf
+    else:
+        assert limit == everything[bound - 1]
+        assert after == everything[bound][0]
+        assert sum(_kept(n, limit) for n in notes) == bound
