@@ -644,7 +644,6 @@ class _Rounds:
         self.explaining: dict[int, int] = {}  # batch -> its explain tasks still running
         self.probed: deque[int] = deque()  # batches probed, waiting for their head round
         self.heading: set[int] = set()  # batches between head and rank
-        self.window = 2
         self.explained: dict[int, dict[int, list[tuple]]] = {}  # batch -> resident -> rows
         self.sources: dict[int, dict[tuple[int, int], str]] = {}  # batch -> (resident, record) -> blocks found it
 
@@ -664,9 +663,6 @@ class _Rounds:
             ]
             for k, n in enumerate(holds(len(client.scheduler_info()["workers"]), self.shards))
         }
-        # a worker holds at most this many shards' rankings per batch
-        per_worker = -(-self.shards // max(1, len(client.scheduler_info()["workers"])))
-        self.window = max(2, KEEP_RANKINGS // per_worker)
         held = [f for fs in self.held.values() for f in fs]
         for n in range(len(self.people)):
             for k in range(self.shards):
@@ -740,10 +736,24 @@ class _Rounds:
             self.probed.append(n)
             self._start_heads()
 
+    def _window(self) -> int:
+        """How many batches may be between head and rank: a worker that holds m shards keeps m rankings per
+        batch (where the holds are now: the scheduler spread them, and a lost worker's went elsewhere)."""
+        where = self.client.who_has([f for fs in self.held.values() for f in fs])
+        per: dict[str, int] = {}
+        unplaced = 0
+        for workers in where.values():
+            if workers:
+                per[workers[0]] = per.get(workers[0], 0) + 1
+            else:
+                unplaced += 1
+        return max(2, KEEP_RANKINGS // (max(per.values(), default=0) + unplaced or 1))
+
     def _start_heads(self) -> None:
         """The head rounds of the probed batches, at most `window` batches between head and rank: a worker
         keeps each head's rankings until its rank task comes (KEEP_RANKINGS), so heads must not run ahead."""
-        while self.probed and len(self.heading) < self.window:
+        window = self._window() if self.probed else 0
+        while self.probed and len(self.heading) < window:
             n = self.probed.popleft()
             self.heading.add(n)
             for k in range(self.shards):
