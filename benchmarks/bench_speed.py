@@ -3,7 +3,9 @@ number of missing-person records, text fields only; then `match --new` after 100
 
 Run: uv run python -m benchmarks.bench_speed --missing 10000 100000 [1000000] [--residents 1000]
 [--engine dask]: the same jobs on the Dask engine too (a LocalCluster of --workers workers), cold (shards
-built) and warm (shards current), with their time, worker peak RSS and rows differing from the local job.
+built) and warm (shards current), with their time, worker peak RSS and rows differing from the local job;
+the local job runs a second time with its snapshot current (match_warm_s), the like-for-like peer of the
+Dask warm job (the first local job builds its blocks in the job).
 The match-jobs target: --missing 1000000 --residents 10000 (full job < 10 min, < 8 GB on 2 cores; --new
 with 100 new residents < 30 s). Each size runs in a fresh child process so peak memory is per size.
 Memory is the peak summed PSS of the job's processes (forked workers share the parent's tables; their
@@ -60,6 +62,8 @@ def _dask_runs(
         t = time.perf_counter()
         job = run_match(store, mode, top_k=20, engine=EngineOptions(workers=workers, shard_size=shard_size))
         fig[f"{prefix}dask_{run}_s"] = round(time.perf_counter() - t, 1)
+        if "match_warm_s" in fig and mode == "all":
+            fig[f"{prefix}dask_{run}_over_local_warm"] = round(fig[f"{prefix}dask_{run}_s"] / fig["match_warm_s"], 3)
         fig[f"{prefix}dask_{run}_shards_s"] = job.timings.get("shards_s")
         fig[f"{prefix}dask_{run}_worker_peak_rss_mb"] = job.engine.get("worker_peak_rss_mb")
         fig[f"{prefix}dask_{run}_tasks"] = job.engine.get("tasks")
@@ -73,8 +77,12 @@ def _dask_runs(
                 "rank_task_s",
                 "explain_task_s",
                 "load_s",
+                "shard_loads",
                 "client_merge_s",
+                "client_store_s",
                 "cut_by_client",
+                "rank_tasks_ranking_again",
+                "result_bytes",
             )
         }
         got = store.conn.execute(ROWS, (job.job_id,)).fetchall()
@@ -159,6 +167,11 @@ def one(
             fig["bound_hits"] = job.bound_hits
             fig["bound_could_change_top_k"] = job.bound_limited
             fig["recall_at_10_text_only"] = _recall_at_10(store, job.job_id, Path(tmp) / "set" / "truth.csv")
+            if engine == "dask":  # like for like with the Dask warm job: the local job with its snapshot current
+                t = time.perf_counter()
+                job = run_match(store, "all", top_k=20, workers=workers)
+                fig["match_warm_s"] = round(time.perf_counter() - t, 1)
+                fig["match_warm_build_s"] = job.timings.get("blocks_s")
             sizes = shard_sizes or (DEFAULT_SHARD_SIZE,)
             if engine == "dask":
                 want = store.conn.execute(ROWS, (job.job_id,)).fetchall()
