@@ -167,13 +167,13 @@ def one(
             fig["bound_hits"] = job.bound_hits
             fig["bound_could_change_top_k"] = job.bound_limited
             fig["recall_at_10_text_only"] = _recall_at_10(store, job.job_id, Path(tmp) / "set" / "truth.csv")
-            if engine == "dask":  # like for like with the Dask warm job: the local job with its snapshot current
+            sizes = shard_sizes or (DEFAULT_SHARD_SIZE,)
+            if engine == "dask":
+                # like for like with the Dask warm job: the local job again, with its snapshot current
                 t = time.perf_counter()
                 job = run_match(store, "all", top_k=20, workers=workers)
                 fig["match_warm_s"] = round(time.perf_counter() - t, 1)
                 fig["match_warm_build_s"] = job.timings.get("blocks_s")
-            sizes = shard_sizes or (DEFAULT_SHARD_SIZE,)
-            if engine == "dask":
                 want = store.conn.execute(ROWS, (job.job_id,)).fetchall()
                 for size in sizes:  # each size builds its shards (cold), then runs on them (warm)
                     _dask_runs(

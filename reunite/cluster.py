@@ -471,8 +471,6 @@ def _limit(notes: list[Note], bound: int) -> tuple[Limit | None, float]:
         return None, -np.inf
     ub = np.concatenate([n.top_ub for n in notes])
     key = np.concatenate([n.top_key for n in notes])
-    if len(ub) <= bound:  # cannot be: each shard sends its first bound + 1
-        return None, -np.inf
     v = float(np.partition(ub, len(ub) - bound)[len(ub) - bound])  # the bound-th largest upper bound
     need = bound - int((ub > v).sum())  # of the candidates at v, the bound keeps this many (by key)
     ties = np.sort(key[ub == v])
@@ -639,7 +637,6 @@ class _Rounds:
         self.head_futures: dict[tuple[int, int], object] = {}  # (batch, shard) -> its head task, until ranked
         self.cuts: dict[int, dict[int, Cut]] = {}  # batch -> resident -> where the bound over all shards cuts
         self.ranks: dict[int, dict[int, ShardRanked]] = {}
-        self.after: dict[int, dict[int, float]] = {}  # batch -> resident -> first upper bound the bound left out
         self.meta: dict[str, tuple[str, int, int]] = {}  # task key -> (round, batch, shard)
         self.explaining: dict[int, int] = {}  # batch -> its explain tasks still running
         self.probed: deque[int] = deque()  # batches probed, waiting for their head round
@@ -663,7 +660,7 @@ class _Rounds:
             ]
             for k, n in enumerate(holds(len(client.scheduler_info()["workers"]), self.shards))
         }
-        held = [f for fs in self.held.values() for f in fs]
+        self.holds = [f for fs in self.held.values() for f in fs]
         for n in range(len(self.people)):
             for k in range(self.shards):
                 self._submit("probe", probe_task, n, k)
@@ -697,11 +694,11 @@ class _Rounds:
                     options.on_task(client)
                 getattr(self, f"_{what}")(n, k, value)
                 self.stats.merge_s += time.perf_counter() - t0
-        loaded = client.gather(held)
+        loaded = client.gather(self.holds)
         self.stats.load_s += sum(loaded)
         self.stats.loads += sum(1 for s in loaded if s > 0)
-        self.stats.spread = len(set().union(*client.who_has(held).values()))
-        client.cancel(held)
+        self.stats.spread = len(set().union(*client.who_has(self.holds).values()))
+        client.cancel(self.holds)
 
     def _submit(self, what: str, fn: Callable, n: int, k: int, *extra: object, after: object = None) -> None:
         """A task of shard k, where one of its holds ran (batches in turn over the shard's holds); `after`:
@@ -739,7 +736,7 @@ class _Rounds:
     def _window(self) -> int:
         """How many batches may be between head and rank: a worker that holds m shards keeps m rankings per
         batch (where the holds are now: the scheduler spread them, and a lost worker's went elsewhere)."""
-        where = self.client.who_has([f for fs in self.held.values() for f in fs])
+        where = self.client.who_has(self.holds)
         per: dict[str, int] = {}
         unplaced = 0
         for workers in where.values():
@@ -776,8 +773,7 @@ class _Rounds:
             return
         self.heading.discard(n)
         self._start_heads()
-        self.after[n] = {i: cut.after for i, cut in self.cuts[n].items()}
-        self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.cuts.pop(n))
+        self.stats.cut += _cut(self.ranks[n], self.spec.bound, self.spec.top_k, self.cuts[n])
         self._explain_ranked(n)
 
     def _explain_ranked(self, n: int) -> None:
@@ -815,7 +811,7 @@ class _Rounds:
         ranked = self.ranks.pop(n)
         self.stats.totals(ranked)
         t0 = time.perf_counter()
-        _finish_batch(self.store, self.result, self.spec, self.explained.pop(n), ranked, self.after.pop(n))
+        _finish_batch(self.store, self.result, self.spec, self.explained.pop(n), ranked, self.cuts.pop(n))
         self.stats.store_s += time.perf_counter() - t0
         del self.sources[n]
         self.stats.tasks["batches"] += 1
@@ -852,17 +848,17 @@ def _finish_batch(
     spec: BatchSpec,
     explained: dict[int, list[tuple]],
     ranked: dict[int, ShardRanked],
-    after: dict,
+    cuts: dict[int, Cut],
 ) -> None:
     rows: list[tuple] = []
     hits = limited = 0
     for i, mine in explained.items():
         rows += _top_rows(mine, spec.top_k)
-        if after.get(i, -np.inf) > -np.inf:  # the bound cut over all shards: could it have changed the top k?
+        cut_best = cuts[i].after if i in cuts else -np.inf
+        if cut_best > -np.inf:  # the bound cut over all shards: could it have changed the top k?
             hits += 1
             best = sorted((w for r in ranked.values() if i in r.notes for w in r.notes[i].best), reverse=True)
             kth = best[spec.top_k - 1] if len(best) >= spec.top_k else -np.inf
-            cut_best = after[i]
             if cut_best >= kth and (spec.min_weight is None or cut_best >= spec.min_weight):
                 limited += 1
     _store(store, result, rows, sum(r.scored for r in ranked.values()), hits, limited)
