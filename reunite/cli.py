@@ -483,7 +483,7 @@ def resolve_place(
 
 
 def _engine_options(
-    engine: str, scheduler: str | None, shards: Path | None, shard_size: int | None, workers: int
+    engine: str, scheduler: str | None, shards: str | None, shard_size: int | None, workers: int
 ) -> EngineOptions | None:
     """The Dask engine's options, or None for the local engine; options that need the other engine refused."""
     from reunite.cluster import EngineOptions
@@ -493,7 +493,10 @@ def _engine_options(
         raise UsageError(_("--engine takes local or dask, not {value!r}").format(value=engine))
     if engine == "local" and not scheduler:  # a scheduler named is a cluster to use
         return None
-    root = shards.expanduser().resolve() if shards is not None else None
+    from reunite.shardroot import is_url
+
+    # a folder as every worker sees it (absolute); a URL as given (fsspec reads it on every machine)
+    root = shards if shards is None or is_url(shards) else Path(shards).expanduser().resolve()
     size = shard_size or DEFAULT_SHARD_SIZE
     return EngineOptions(scheduler=scheduler, workers=max(workers, 1), shards=root, shard_size=size)
 
@@ -536,9 +539,10 @@ def match(
         ),
     ] = None,
     shards: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Folder of the missing side's shards, readable by every worker (default: the workspace's cache).",
+            help="Where the missing side's shards live, readable by every worker: a folder, or object storage as"
+            " an fsspec URL such as s3://bucket/shards (default: the workspace's cache).",
             envvar="REUNITE_SHARDS",
         ),
     ] = None,
@@ -838,7 +842,10 @@ def nightly(
     ] = "local",
     scheduler: Scheduler = None,
     shards: Annotated[
-        Path | None, typer.Option(help="Folder of the shards, readable by every worker.", envvar="REUNITE_SHARDS")
+        str | None,
+        typer.Option(
+            help="Where the shards live, readable by every worker: a folder or an fsspec URL.", envvar="REUNITE_SHARDS"
+        ),
     ] = None,
     home: Home = None,
 ) -> None:

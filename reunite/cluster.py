@@ -38,11 +38,8 @@ import contextlib
 import gc
 import heapq
 import logging
-import os
 import pickle
 import secrets
-import shutil
-import socket
 import threading
 import time
 from collections import OrderedDict, deque
@@ -73,6 +70,7 @@ from reunite.jobrecord import JobResult, store_candidates
 from reunite.names import NameFrequencies
 from reunite.runner import ALERT_WEIGHT, TIE, BatchContext, BatchSpec, PrunedResidentSide, shortlist
 from reunite.scoring import Params
+from reunite.shardroot import ShardRoot, read_location
 from reunite.shards import DEFAULT_SHARD_SIZE, LoadedShard, Manifest, ShardInfo, default_root, load_shard, sync
 from reunite.store import Store
 from reunite.topk import Ranked, Ranking, Weights
@@ -92,7 +90,7 @@ class EngineError(ReuniteError):
 class EngineOptions:
     scheduler: str | None = None  # a running scheduler's address; None: a LocalCluster on this machine
     workers: int = 2  # LocalCluster workers (one thread each)
-    shards: Path | None = None  # the shard root (default <workspace>/cache/shards)
+    shards: Path | str | None = None  # the shard root: a folder or an fsspec URL (default <workspace>/cache/shards)
     shard_size: int = DEFAULT_SHARD_SIZE
     on_task: Callable[[object], None] | None = None  # called with the client as each task finishes (tests)
     stall_s: float = 1800.0  # no task finished for this long: the job fails (a hung worker, a lost scheduler)
@@ -102,7 +100,7 @@ class EngineOptions:
 class JobFiles:
     """What every task of a job needs beyond its numbers, written once by the client."""
 
-    root: str  # the shard root as the workers see it
+    root: str  # the shard root as the workers see it (a folder or a URL)
     shards: list[ShardInfo]
     index_version: str | None
     spec: BatchSpec
@@ -171,9 +169,8 @@ _JOBS: dict[str, JobFiles] = {}
 def _job(job_dir: str) -> JobFiles:
     with _LOCK:
         if job_dir not in _JOBS:
-            with open(Path(job_dir) / "job.pkl", "rb") as f:
-                _JOBS.clear()  # one job at a time per worker: the last one's files are gone
-                _JOBS[job_dir] = pickle.load(f)  # written by the client of this workspace
+            _JOBS.clear()  # one job at a time per worker: the last one's files are gone
+            _JOBS[job_dir] = _read(job_dir, "job.pkl")
         return _JOBS[job_dir]
 
 
@@ -191,7 +188,7 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
 
         faiss.omp_set_num_threads(1)  # one thread per task: the worker has its own cores
         t0 = time.perf_counter()
-        _SHARDS[key] = load_shard(Path(job.root), info, job.spec.key, job.index_version)
+        _SHARDS[key] = load_shard(ShardRoot(job.root), info, job.spec.key, job.index_version)
         # the shard's millions of objects live as long as the worker holds it: out of the collector's full
         # passes (as runner.pooled freezes what its forked workers inherit); they are freed by reference
         # count when the shard is dropped
@@ -200,9 +197,12 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
         return _SHARDS[key], time.perf_counter() - t0
 
 
+def _read(job_dir: str, name: str) -> object:
+    return pickle.loads(read_location(f"{job_dir}/{name}"))  # written by the client of this workspace
+
+
 def _people(job_dir: str, batch: int) -> dict[int, ResidentView]:
-    with open(Path(job_dir) / f"batch-{batch}.pkl", "rb") as f:
-        return pickle.load(f)
+    return _read(job_dir, f"batch-{batch}.pkl")
 
 
 def hold_task(job_dir: str, k: int) -> float:
@@ -301,8 +301,7 @@ KEEP_RANKINGS = 24  # (batch, shard) rankings: each at most 200 residents x (bou
 
 
 def _side(job_dir: str, batch: int, job: JobFiles, shard: LoadedShard) -> ShardSide:
-    with open(Path(job_dir) / f"hints-{batch}.pkl", "rb") as f:
-        hits, hints = pickle.load(f)
+    hits, hints = _read(job_dir, f"hints-{batch}.pkl")
     return ShardSide(_context(job, shard), hits, hints)
 
 
@@ -575,23 +574,24 @@ def run_sharded(
     from distributed.scheduler import KilledWorker
 
     t0 = time.perf_counter()
-    root = Path(options.shards) if options.shards else default_root(store)
+    root = ShardRoot(options.shards or default_root(store))
     synced = sync(store, root, spec.key, options.shard_size)
     man: Manifest = synced.manifest
     result.missing_side = f"shards {synced.how} ({synced.changed} records, {len(man.shards)} shards)"
     result.timings["shards_s"] = round(time.perf_counter() - t0, 3)
-    job_dir = root / "jobs" / f"{result.job_id}-{secrets.token_hex(4)}"
-    job_dir.mkdir(mode=0o700, parents=True)
+    job_dir = f"jobs/{result.job_id}-{secrets.token_hex(4)}"
+    root.makedirs(job_dir)
     try:
         cal = workspace_calibration(spec.root)
         _dump(
-            job_dir / "job.pkl",
-            JobFiles(str(root), man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store)),
+            root,
+            f"{job_dir}/job.pkl",
+            JobFiles(root.url, man.shards, man.index_version, spec, cal, NameFrequencies.from_store(store)),
         )
-        rounds = _Rounds(store, spec, result, job_dir, man, on_progress)
+        rounds = _Rounds(store, spec, result, root, job_dir, man, on_progress)
         for n, batch in enumerate(b for d, b in batches if d == "resident"):
             rounds.people.append(load_residents(store, batch, spec.key))
-            rounds.stats.batch_bytes += _dump(job_dir / f"batch-{n}.pkl", rounds.people[-1])
+            rounds.stats.batch_bytes += _dump(root, f"{job_dir}/batch-{n}.pkl", rounds.people[-1])
         with _client(options) as client:
             try:
                 rounds.run(client, [b for d, b in batches if d == "missing"], options)
@@ -609,7 +609,7 @@ def run_sharded(
             figures = rounds.stats.figures(len(man.shards), len(client.scheduler_info()["workers"]))
             result.engine = {**figures, "sync": synced.how, "synced": synced.changed}
     finally:
-        shutil.rmtree(job_dir, ignore_errors=True)
+        root.remove(job_dir)
     result.timings["engine_s"] = round(time.perf_counter() - t0, 3)
 
 
@@ -622,11 +622,14 @@ class _Rounds:
         store: Store,
         spec: BatchSpec,
         result: JobResult,
-        job_dir: Path,
+        root: ShardRoot,
+        job_dir: str,
         man: Manifest,
         on_progress: Callable[[int, int], None] | None,
     ) -> None:
-        self.store, self.spec, self.result, self.job_dir, self.man = store, spec, result, job_dir, man
+        self.store, self.spec, self.result, self.man = store, spec, result, man
+        self.root, self.job_dir = root, job_dir  # the job's folder under the root
+        self.job_at = root.location(job_dir)  # ... as the tasks read it
         self.shards = len(man.shards)
         self.on_progress = on_progress
         self.people: list[dict[int, ResidentView]] = []  # per resident batch
@@ -655,7 +658,7 @@ class _Rounds:
         # address: one whose worker is gone when no other runs waits for that address forever.)
         self.held = {
             k: [
-                client.submit(hold_task, str(self.job_dir), k, pure=False, retries=2, key=f"hold-s{k}-w{j}-{token}")
+                client.submit(hold_task, self.job_at, k, pure=False, retries=2, key=f"hold-s{k}-w{j}-{token}")
                 for j in range(n)
             ]
             for k, n in enumerate(holds(len(client.scheduler_info()["workers"]), self.shards))
@@ -712,7 +715,7 @@ class _Rounds:
             on_shard,
             held[n % len(held)],
             fn,
-            str(self.job_dir),
+            self.job_at,
             n,
             k,
             *extra,
@@ -729,7 +732,7 @@ class _Rounds:
         self.probes.setdefault(n, {})[k] = value
         if len(self.probes[n]) == self.shards:
             hits, hints = _merge_probes(list(self.people[n].values()), list(self.probes.pop(n).values()))
-            _dump(self.job_dir / f"hints-{n}.pkl", (hits, hints))
+            _dump(self.root, f"{self.job_dir}/hints-{n}.pkl", (hits, hints))
             self.probed.append(n)
             self._start_heads()
 
@@ -872,14 +875,9 @@ def _store(store: Store, result: JobResult, rows: list[tuple], scored: int, hits
     result.stored += len(rows)
 
 
-def _dump(path: Path, value: object) -> int:
+def _dump(root: ShardRoot, name: str, value: object) -> int:
     """A job file, written whole (temporary name + rename) and private to the workspace owner; its size."""
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-        pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-        size = f.tell()
-    os.replace(tmp, path)
-    return size
+    return root.write_bytes(name, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _nbytes(value: object) -> int:

@@ -7,7 +7,8 @@ meets every shard anyway, since the unfiltered face search and the name blocks r
 and age (sex and age are evidence, not filters), so a key by sex or decade would let no task be skipped
 exactly; the filtered face partitions inside each shard still skip what they can.
 
-Layout under the shard root (default <workspace>/cache/shards; any folder every worker reads):
+Layout under the shard root (default <workspace>/cache/shards; any folder every worker reads, or object
+storage by an fsspec URL: shardroot.py):
 
     manifest.json                 the shards (id ranges, versions), code and face settings, last sync
     shard-000/records-<v>.db      the shard's records of every status with their names, keys, places, photo
@@ -18,19 +19,21 @@ Layout under the shard root (default <workspace>/cache/shards; any folder every 
     shard-000/snapshot.pkl        blocks and columnar table, built or patched by the worker that loads it
 
 The client (the process that runs the job) is the only writer of the records files and the manifest; each
-file is written under a temporary name and renamed, and a records file is never changed once written (a
-worker may be reading it: a change writes version v + 1). The shards hold names and encodings: they are
-the workspace's data, private to its owner, and a purge deletes every shard root the workspace used.
+file is written under a temporary name and renamed (moved, on object storage), and a records file is never
+changed once written (a worker may be reading it: a change writes version v + 1). The shards hold names
+and encodings: they are the workspace's data, private to its owner, and a purge deletes every shard root
+the workspace used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import pickle
 import shutil
-import socket
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +45,7 @@ from reunite.columnar import MissingTable
 from reunite.i18n import N_
 from reunite.index import IndexParams, SideIndex, live_photo_ids, make_index
 from reunite.locks import RunLock
+from reunite.shardroot import ShardRoot
 from reunite.snapshot import _now, _pending, changed_since, code_fingerprint
 from reunite.store import Store
 
@@ -107,11 +111,11 @@ class ShardInfo:
     version: int = 1
     records: int = 0  # rows of every status in the range
 
-    def records_file(self, root: Path) -> Path:
-        return root / self.name / f"records-{self.version}.db"
+    def records_file(self) -> str:
+        return f"{self.name}/records-{self.version}.db"
 
-    def faces_file(self, root: Path, index_version: str) -> Path:
-        return root / self.name / f"faces-{index_version}-{self.lo}-{self.hi if self.hi is not None else 'end'}.npy"
+    def faces_file(self, index_version: str) -> str:
+        return f"{self.name}/faces-{index_version}-{self.lo}-{self.hi if self.hi is not None else 'end'}.npy"
 
 
 @dataclass
@@ -145,51 +149,64 @@ def default_root(store: Store) -> Path:
     return store.workspace.root / "cache" / "shards"
 
 
-def read_manifest(root: Path) -> Manifest | None:
+def as_root(root: ShardRoot | str | os.PathLike) -> ShardRoot:
+    return root if isinstance(root, ShardRoot) else ShardRoot(root)
+
+
+def read_manifest(root: ShardRoot | str | os.PathLike) -> Manifest | None:
     try:
-        raw = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        raw = json.loads(as_root(root).read_bytes("manifest.json").decode("utf-8"))
         raw["shards"] = [ShardInfo(**s) for s in raw["shards"]]
         return Manifest(**raw)
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def _write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-    os.replace(tmp, path)
+def _write_json(root: ShardRoot, name: str, data: object) -> None:
+    root.write_bytes(name, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 
 
-def _remember_root(store: Store, root: Path) -> None:
+def _build_dir(store: Store) -> Path:
+    """Where the client builds a records file for a root on object storage before uploading it (in the
+    workspace, so that a purge removes what a killed sync left)."""
+    path = store.workspace.root / "cache" / "shard-build"
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def _remember_root(store: Store, root: ShardRoot) -> None:
     """Note the root in the workspace, so that a purge finds shards kept outside it."""
     if store.workspace is None:
         return
-    path = store.workspace.root / "cache" / ROOTS_FILE
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    cache = ShardRoot(store.workspace.root / "cache")
+    cache.makedirs()
     try:
-        roots = json.loads(path.read_text(encoding="utf-8"))
+        roots = json.loads(cache.read_bytes(ROOTS_FILE).decode("utf-8"))
     except (OSError, ValueError):
         roots = []
-    if str(root) not in roots:
-        _write_json(path, [*roots, str(root)])
+    if root.url not in roots:
+        _write_json(cache, ROOTS_FILE, [*roots, root.url])
 
 
-def known_roots(store: Store) -> list[Path]:
+def known_roots(store: Store) -> list[ShardRoot]:
     """Every shard root this workspace has used (the default one included)."""
-    roots = [default_root(store)] if store.workspace is not None else []
-    if store.workspace is not None:
-        with contextlib.suppress(OSError, ValueError):
-            path = store.workspace.root / "cache" / ROOTS_FILE
-            roots += [Path(p) for p in json.loads(path.read_text(encoding="utf-8"))]
-    return list(dict.fromkeys(roots))
+    if store.workspace is None:
+        return []
+    roots = [str(default_root(store))]
+    with contextlib.suppress(OSError, ValueError):
+        roots += json.loads((store.workspace.root / "cache" / ROOTS_FILE).read_text(encoding="utf-8"))
+    return [ShardRoot(r) for r in dict.fromkeys(roots)]
 
 
 def discard(store: Store) -> None:
-    """Delete every shard root of the workspace (a purge: the shards hold the purged record's names)."""
+    """Delete every shard root of the workspace, on object storage too (a purge: the shards hold the purged
+    record's names), and what a killed sync left in the workspace's cache."""
+    default = ShardRoot(default_root(store)) if store.workspace is not None else None
     for root in known_roots(store):
-        if (root / "manifest.json").exists() or root == default_root(store):
-            shutil.rmtree(root, ignore_errors=True)
+        if root == default or root.exists("manifest.json"):
+            root.remove("")
+    if store.workspace is not None:
+        shutil.rmtree(store.workspace.root / "cache" / "shard-build", ignore_errors=True)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -228,45 +245,71 @@ def _copy(conn: sqlite3.Connection, ids: np.ndarray, replace: bool) -> None:
         raise
 
 
-def _write_records(store: Store, root: Path, info: ShardInfo, ids: np.ndarray, base: Path | None) -> None:
+def _save_npy(root: ShardRoot, name: str, values: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, values)
+    root.write_bytes(name, buf.getvalue())
+
+
+def _load_npy(root: ShardRoot, name: str) -> np.ndarray:
+    return np.load(io.BytesIO(root.read_bytes(name)))
+
+
+def _write_records(store: Store, root: ShardRoot, info: ShardInfo, ids: np.ndarray, base: str | None) -> None:
     """records-<version>.db of the shard: a copy of `base` with these records copied again, or (no base) a
-    new file with them; written under a temporary name and renamed."""
-    final = info.records_file(root)
-    final.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{socket.gethostname()}.{os.getpid()}.tmp")
+    new file with them; built under a temporary name (beside it in a folder, in the workspace's cache for
+    object storage) and renamed or uploaded."""
+    final = info.records_file()
+    if root.folder is not None:
+        root.makedirs(info.name)
+        tmp = root.folder / f"{final}.{os.getpid()}.tmp"
+    else:
+        tmp = _build_dir(store) / f"{info.name}-{info.version}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
-    if base is not None:
-        shutil.copyfile(base, tmp)
-    conn = _connect(tmp)
     try:
-        if base is None:
-            Store(conn, None).migrate()
-        conn.execute("ATTACH DATABASE ? AS src", (str(store.workspace.db_path),))
-        _copy(conn, ids, replace=base is not None)
-        conn.execute("DETACH DATABASE src")
-        info.records = conn.execute("SELECT COUNT(*) FROM missing_persons").fetchone()[0]
+        if base is not None:
+            root.download(base, tmp)
+        conn = _connect(tmp)
+        try:
+            if base is None:
+                Store(conn, None).migrate()
+            conn.execute("ATTACH DATABASE ? AS src", (str(store.workspace.db_path),))
+            _copy(conn, ids, replace=base is not None)
+            conn.execute("DETACH DATABASE src")
+            info.records = conn.execute("SELECT COUNT(*) FROM missing_persons").fetchone()[0]
+        finally:
+            conn.close()
+        root.upload(tmp, final)
     finally:
-        conn.close()
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, final)
+        tmp.unlink(missing_ok=True)
     if base is not None:  # a patch: what a worker's snapshot of the previous version is patched with
-        np.save(final.with_name(f"changes-{info.version}.npy"), np.asarray(ids, dtype=np.int64))
-    for old in final.parent.glob("records-*.db"):
-        v = int(old.stem.split("-")[1])
-        if v <= info.version - KEEP_VERSIONS:
-            old.unlink(missing_ok=True)
+        _save_npy(root, f"{info.name}/changes-{info.version}.npy", np.asarray(ids, dtype=np.int64))
+    for old in root.listdir(info.name):
+        v = old[len("records-") : -len(".db")] if old.startswith("records-") and old.endswith(".db") else ""
+        if v.isdigit() and int(v) <= info.version - KEEP_VERSIONS:
+            root.remove(f"{info.name}/{old}")
 
 
-def sync(store: Store, root: Path, settings_key: str | None, shard_size: int = DEFAULT_SHARD_SIZE) -> Synced:
+def _sync_lock(store: Store, root: ShardRoot) -> Path:
+    """The lock of a root's syncs: in a folder root, beside its shards (every client that writes them sees
+    it); for object storage, which has no locks, in the workspace (its clients are the workspace's)."""
+    if root.folder is not None:
+        return root.folder / "sync.lock"
+    return _build_dir(store).parent / f"shard-sync-{hashlib.sha256(root.url.encode()).hexdigest()[:16]}.lock"
+
+
+def sync(
+    store: Store, root: ShardRoot | str | os.PathLike, settings_key: str | None, shard_size: int = DEFAULT_SHARD_SIZE
+) -> Synced:
     """Bring the shards in line with the workspace: built in full the first time (or when the code or face
     settings changed), else the records changed since the last sync copied into new versions of their
     shards. Then each shard's share of the current face index. The client's job, one at a time."""
     from reunite.index import current_version
 
-    root = Path(root)
-    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    root = as_root(root)
+    root.makedirs()
     _remember_root(store, root)
-    with RunLock(root / "sync.lock", N_("shard sync")):
+    with RunLock(_sync_lock(store, root), N_("shard sync")):
         man = read_manifest(root)
         fresh = man is None or man.code != code_fingerprint() or man.settings != settings_key or man.format != FORMAT
         as_of, pending = _now(store), _pending(store)
@@ -284,13 +327,13 @@ def sync(store: Store, root: Path, settings_key: str | None, shard_size: int = D
         man.index_version = current_version(store.workspace) if store.workspace else None
         _write_faces(store, root, man)
         _sweep(store, root, man, {previous, man.index_version})
-        _write_json(root / "manifest.json", {**asdict(man), "shards": [asdict(s) for s in man.shards]})
+        _write_json(root, "manifest.json", {**asdict(man), "shards": [asdict(s) for s in man.shards]})
     if changed < 0:
         changed = sum(s.records for s in man.shards)
     return Synced(man, how, changed)
 
 
-def _build_all(store: Store, root: Path, settings_key: str | None, shard_size: int, as_of: str) -> Manifest:
+def _build_all(store: Store, root: ShardRoot, settings_key: str | None, shard_size: int, as_of: str) -> Manifest:
     ids = np.array([r[0] for r in store.conn.execute("SELECT id FROM missing_persons ORDER BY id")], np.int64)
     starts = ids[::shard_size] if len(ids) else np.array([1], np.int64)
     old = read_manifest(root)
@@ -302,13 +345,13 @@ def _build_all(store: Store, root: Path, settings_key: str | None, shard_size: i
         members = ids[(ids >= info.lo) & ((ids < hi) if hi is not None else True)]
         _write_records(store, root, info, members, None)
         shards.append(info)
-    for extra in root.glob("shard-*"):  # shards of an earlier layout
-        if extra.name not in {s.name for s in shards}:
-            shutil.rmtree(extra, ignore_errors=True)
+    for extra in root.listdir():  # shards of an earlier layout
+        if extra.startswith("shard-") and extra not in {s.name for s in shards}:
+            root.remove(extra)
     return Manifest(code_fingerprint(), settings_key, as_of, shard_size, shards=shards)
 
 
-def _patch(store: Store, root: Path, man: Manifest, changed: np.ndarray) -> None:
+def _patch(store: Store, root: ShardRoot, man: Manifest, changed: np.ndarray) -> None:
     """New versions of the shards that hold changed records; a last shard grown past GROW x the shard
     size is closed at its last id and a new one opened for the records after it."""
     if not len(changed):
@@ -323,33 +366,34 @@ def _patch(store: Store, root: Path, man: Manifest, changed: np.ndarray) -> None
         ids = changed[where == k]
         if not len(ids):
             continue
-        base = info.records_file(root)
-        if base.exists():
+        base = info.records_file()
+        if root.exists(base):
             info.version += 1
             _write_records(store, root, info, ids, base)
         else:  # a new shard
             _write_records(store, root, info, ids, None)
 
 
-def _sweep(store: Store, root: Path, man: Manifest, index_versions: set[str | None]) -> None:
+def _sweep(store: Store, root: ShardRoot, man: Manifest, index_versions: set[str | None]) -> None:
     """Derived files no job needs any more: faces files of older index versions (a running job may still
     use the previous one), and the folders of jobs that are not running (a client killed mid-job)."""
     for info in man.shards:
-        for f in (root / info.name).glob("faces-*.npy"):
-            if not any(v is not None and f.name == info.faces_file(root, v).name for v in index_versions):
-                f.unlink(missing_ok=True)
+        wanted = {info.faces_file(v) for v in index_versions if v is not None}
+        for f in root.listdir(info.name):
+            if f.startswith("faces-") and f.endswith(".npy") and f"{info.name}/{f}" not in wanted:
+                root.remove(f"{info.name}/{f}")
     running = {str(r[0]) for r in store.conn.execute("SELECT id FROM jobs WHERE status = 'running'")}
-    for d in (root / "jobs").glob("*") if (root / "jobs").is_dir() else ():
-        if d.name.split("-")[0] not in running:
-            shutil.rmtree(d, ignore_errors=True)
+    for d in root.listdir("jobs"):
+        if d.split("-")[0] not in running:
+            root.remove(f"jobs/{d}")
 
 
-def _write_faces(store: Store, root: Path, man: Manifest) -> None:
+def _write_faces(store: Store, root: ShardRoot, man: Manifest) -> None:
     """Each shard's share of the face index in use: the photos the index holds whose record is in the range
     (a shard searches exactly the photos the workspace's index would, closed records' photos included)."""
     if man.index_version is None or store.workspace is None:
         return
-    todo = [s for s in man.shards if not s.faces_file(root, man.index_version).exists()]
+    todo = [s for s in man.shards if not root.exists(s.faces_file(man.index_version))]
     if not todo:
         return
     live = live_photo_ids(store.workspace, "missing", man.index_version)
@@ -361,11 +405,7 @@ def _write_faces(store: Store, root: Path, man: Manifest) -> None:
     where = man.shard_of(owner)
     for info in todo:
         k = man.shards.index(info)
-        path = info.faces_file(root, man.index_version)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, np.sort(photo[where == k]))
-        os.replace(tmp, path)
+        _save_npy(root, info.faces_file(man.index_version), np.sort(photo[where == k]))
 
 
 # -- the worker's side ---------------------------------------------------------------------------------
@@ -388,16 +428,16 @@ class LoadedShard:
     how: str  # built | patched | current
 
 
-def open_records(path: Path) -> Store:
-    """A read-only store over a records file (immutable: it is never changed once written)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, isolation_level=None)
+def open_records(root: ShardRoot, info: ShardInfo) -> Store:
+    """A read-only store over a shard's records file (immutable: it is never changed once written)."""
+    conn = root.open_records(info.records_file())
     conn.row_factory = sqlite3.Row
     return Store(conn, None)
 
 
-def _read_snapshot(path: Path, settings_key: str | None, span: tuple) -> ShardSnapshot | None:
+def _read_snapshot(root: ShardRoot, name: str, settings_key: str | None, span: tuple) -> ShardSnapshot | None:
     try:
-        with path.open("rb") as f:
+        with root.reading(name) as f:
             snap = pickle.load(f)  # the workspace's own file, as snapshot.py's
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
         return None
@@ -405,41 +445,42 @@ def _read_snapshot(path: Path, settings_key: str | None, span: tuple) -> ShardSn
     return snap if ok and snap.settings == settings_key and snap.span == span else None
 
 
-def _save_snapshot(path: Path, snap: ShardSnapshot) -> None:
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+def _save_snapshot(root: ShardRoot, name: str, snap: ShardSnapshot) -> None:
+    with root.writing(name) as f:
         pickle.dump(snap, f, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, path)
 
 
-def load_shard(root: Path, info: ShardInfo, settings_key: str | None, index_version: str | None) -> LoadedShard:
+def load_shard(
+    root: ShardRoot | str | os.PathLike, info: ShardInfo, settings_key: str | None, index_version: str | None
+) -> LoadedShard:
     """A shard's blocks, table and face index: from its snapshot, patched with the records of the versions
     since (their changes files), or built in full and saved."""
-    store = open_records(info.records_file(root))
-    path = root / info.name / "snapshot.pkl"
+    root = as_root(root)
+    store = open_records(root, info)
+    path = f"{info.name}/snapshot.pkl"
     span = (info.lo, info.hi)
-    snap = _read_snapshot(path, settings_key, span)
+    snap = _read_snapshot(root, path, settings_key, span)
     how = "current"
     if snap is None or snap.version > info.version:
         snap, how = None, "built"
     elif snap.version < info.version:
-        files = [root / info.name / f"changes-{v}.npy" for v in range(snap.version + 1, info.version + 1)]
-        if all(f.exists() for f in files):
-            changed = np.unique(np.concatenate([np.load(f) for f in files]))
+        files = [f"{info.name}/changes-{v}.npy" for v in range(snap.version + 1, info.version + 1)]
+        if all(root.exists(f) for f in files):
+            changed = np.unique(np.concatenate([_load_npy(root, f) for f in files]))
             blocks = snap.blocks.patched(changed, build_blocks(store, "missing", settings_key, scope=changed))
             table = snap.table.patched(changed, MissingTable.build(store, settings_key, scope=changed))
             snap, how = ShardSnapshot(code_fingerprint(), settings_key, info.version, span, blocks, table), "patched"
-            _save_snapshot(path, snap)
+            _save_snapshot(root, path, snap)
         else:
             snap, how = None, "built"
     if snap is None:
         blocks = build_blocks(store, "missing", settings_key)
         table = MissingTable.build(store, settings_key)
         snap = ShardSnapshot(code_fingerprint(), settings_key, info.version, span, blocks, table)
-        _save_snapshot(path, snap)
+        _save_snapshot(root, path, snap)
     blocks = snap.blocks
     if settings_key is not None and index_version is not None:
-        photos = np.load(info.faces_file(root, index_version))
+        photos = _load_npy(root, info.faces_file(index_version))
         ids, vectors = store.encodings_for(photos.tolist(), settings_key)
         face = SideIndex(make_index(ids, vectors, IndexParams(flat_below=2**62)), ids)
         blocks = with_faces(blocks, face, store.face_photo_ids("missing", settings_key), store, "missing", settings_key)

@@ -284,6 +284,55 @@ def test_purge_removes_shards_wherever_they_were_kept(runner, tmp_path, cluster)
     shutil.rmtree(home)
 
 
+def test_shards_on_object_storage_from_the_cli_equal_the_local_job_and_are_purged(runner, tmp_path, cluster):
+    """An fsspec URL as the shard root (file://: fsspec's own filesystem, shared by the worker processes
+    here as a bucket would be): the same rows as the local job, built then patched, and purged."""
+    from reunite.cli import app
+
+    home = tmp_path / "ws"
+    ws, _ = init_workspace(home)
+    url = f"file://{tmp_path}/bucket/reunite/shards"
+    with Store.open(ws) as store:
+        ingest_samples(store)
+    r = runner.invoke(
+        app,
+        [
+            "match",
+            "--all",
+            "--engine",
+            "dask",
+            "--scheduler",
+            cluster,
+            "--shards",
+            url,
+            "--shard-size",
+            "100",
+            "--top-k",
+            "10",
+            "--home",
+            str(home),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert "built" in r.output
+    bucket = tmp_path / "bucket" / "reunite" / "shards"
+    assert (bucket / "manifest.json").exists() and not (home / "cache" / "shards").exists()
+    assert not list((bucket / "jobs").iterdir())  # the job's files are gone with the job
+    with Store.open(ws) as store:
+        job = store.conn.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 1").fetchone()[0]
+        local = run_match(store, "all", top_k=10)
+        assert rows(store, local.job_id) == rows(store, job)
+        first = store.conn.execute("SELECT id FROM missing_persons ORDER BY id LIMIT 1").fetchone()[0]
+        with store.transaction():
+            store.conn.execute("UPDATE missing_persons SET status = 'found' WHERE id = ?", (first,))
+        _, sharded = same_job(store, EngineOptions(scheduler=cluster, shards=url, shard_size=100), top_k=10)
+        assert sharded.missing_side.startswith("shards patched")
+        ext = store.conn.execute("SELECT external_id FROM missing_persons ORDER BY id LIMIT 1").fetchone()[0]
+    r = runner.invoke(app, ["purge", "--missing", ext, "--reason", "test", "--yes", "--home", str(home)])
+    assert r.exit_code == 0, r.output
+    assert not bucket.exists()
+
+
 def _keys(store: Store) -> tuple[list, list]:
     names = store.conn.execute(
         "SELECT n.name, k.* FROM name_keys k JOIN names n ON n.id = k.name_id ORDER BY k.name_id"
