@@ -9,6 +9,7 @@ import contextlib
 import os
 import shutil
 import signal
+import sys
 from pathlib import Path
 
 import dask
@@ -497,3 +498,36 @@ def test_each_shard_is_loaded_once_and_ranked_where_its_head_ran(text_ws):
     assert job.engine["shards"] >= 3
     assert job.engine["shard_loads"] == job.engine["shards"]
     assert job.engine["rank_tasks_ranking_again"] == 0
+
+
+FAULTS = """
+import resource, sys, threading
+import numpy as np
+from reunite.cluster import heap_for_temporaries
+if sys.argv[1] == "set":
+    assert heap_for_temporaries()
+def work():
+    for _ in range(1000):
+        a = np.ones(125_000)  # 1 MB, freed at once: the head round's arrays of a resident's candidates
+        del a
+t = threading.Thread(target=work)  # a Dask worker runs tasks in a thread of its own
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+t.start(); t.join()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator settings")
+def test_a_worker_started_by_a_nanny_keeps_its_temporaries_on_the_heap():
+    """A nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536: every large array is then mapped and unmapped
+    afresh, a page fault per 4 KiB touched. heap_for_temporaries (called at the first shard load) undoes it."""
+    import subprocess
+
+    env = {**os.environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    run = [sys.executable, "-c", FAULTS]
+    faults = {
+        how: int(subprocess.run([*run, how], env=env, capture_output=True, text=True, check=True).stdout)
+        for how in ("unset", "set")
+    }
+    assert faults["unset"] > 1000 * 200  # 256 pages of 4 KiB per array (numpy asks for huge pages from 4 MiB)
+    assert faults["set"] < faults["unset"] / 20, faults

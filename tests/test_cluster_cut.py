@@ -156,3 +156,18 @@ def test_the_bound_over_all_shards_is_where_a_sort_of_all_their_candidates_cuts(
         assert limit == everything[bound - 1]
         assert after == everything[bound][0]
         assert sum(_kept(n, limit) for n in notes) == bound
+
+
+def test_result_bytes_by_structure_are_about_what_walking_every_object_gives():
+    from reunite.cluster import Explained, ShardRanked, _nbytes, _result_bytes
+
+    rng = np.random.default_rng(3)
+    notes = {i: Note(3001, rng.random(3001), np.arange(3001), [1.0] * 20) for i in range(5)}
+    short = {i: [(c, 1.5, False, "name,face", c) for c in range(30)] for i in range(5)}
+    rows = {i: [(c, 1.5, 0.9, 0, '{"name": "刘桂花 / 刘桂华"}' * 5) for c in range(20)] for i in range(5)}
+    for value in (
+        Head(notes, {i: [(1.0, k) for k in range(20)] for i in range(5)}),
+        ShardRanked(short, notes, 100),
+        Explained(rows),
+    ):
+        assert 0.8 < _result_bytes(value) / _nbytes(value) < 1.25, type(value)
