@@ -195,12 +195,17 @@ def _shard(job: JobFiles, k: int) -> tuple[LoadedShard, float]:
         # count when the shard is dropped
         gc.collect()
         gc.freeze()
+        # and fewer young collections: a task allocates millions of short-lived objects, and each full
+        # collection walks every ranking still held for the rank round (measured: 2.3 s per 55 s of tasks)
+        gc.set_threshold(*WORKER_GC)
         return _SHARDS[key], time.perf_counter() - t0
 
 
 def _read(job_dir: str, name: str) -> object:
     return pickle.loads(read_location(f"{job_dir}/{name}"))  # written by the client of this workspace
 
+
+WORKER_GC = (20_000, 20, 20)  # gc thresholds in a worker that holds a shard (Python's default: 700, 10, 10)
 
 # glibc's mallopt parameters, and what a worker sets them to: arrays of up to 32 MiB from the heap, and up to
 # 64 MiB of free heap kept instead of returned to the system
@@ -522,6 +527,18 @@ def _top_rows(rows: list[tuple], top_k: int) -> list[tuple]:
     return [(*row[:3], rank, *row[4:]) for rank, row in enumerate(rows, start=1)]
 
 
+# A LocalCluster's settings. No work stealing: a task taken by a worker that does not hold its shard would load
+# the shard again. No statistical profiler (it samples the task thread every 10 ms, for a dashboard nobody
+# opens here) and a slower event-loop tick: on a machine whose cores the workers share with this process, each
+# wake-up takes the GIL from a task. Glibc's own malloc settings (see heap_for_temporaries).
+LOCAL_CLUSTER_CONFIG = {
+    "distributed.scheduler.work-stealing": False,
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "500ms",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+}
+
+
 @contextlib.contextmanager
 def _client(options: EngineOptions) -> Iterator:
     """A client of the given scheduler, or of a LocalCluster of `workers` one-thread workers."""
@@ -540,9 +557,8 @@ def _client(options: EngineOptions) -> Iterator:
     import dask
 
     env = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    # no work stealing: a task taken by the worker that does not hold its shard would load the shard again
     with (
-        dask.config.set({"distributed.scheduler.work-stealing": False}),
+        dask.config.set(LOCAL_CLUSTER_CONFIG),
         LocalCluster(
             n_workers=options.workers,
             threads_per_worker=1,
