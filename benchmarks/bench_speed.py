@@ -77,6 +77,7 @@ def _dask_runs(
                 "rank_task_s",
                 "explain_task_s",
                 "load_s",
+                "shard_task_s",
                 "shard_loads",
                 "client_merge_s",
                 "client_store_s",

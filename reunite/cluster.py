@@ -220,8 +220,8 @@ def heap_for_temporaries() -> bool:
     to hand freed memory back to the system). Setting it also turns off glibc's sliding mmap threshold, so
     every array over 128 KiB is a fresh mmap, freed with munmap: the head round's upper-bound arrays of
     thousands of candidates, per resident, then cost page faults on every touch (measured, 2,000 residents
-    x 10^6: 6.2 million minor faults against 0.97 million in the local job's workers, which keep glibc's
-    defaults, and 72 s against 63 s). Set here, in the worker, it holds however the worker was started."""
+    x 10^6 on 2 workers: 6.2 million minor faults, 0.45 million with this, 0.97 million in the local job's
+    processes, which keep glibc's defaults). Set here, in the worker, it holds however the worker started."""
     import ctypes
     import platform
 
@@ -735,7 +735,7 @@ class _Rounds:
                     self.head_futures[(n, k)] = f
                 else:
                     f.release()
-                self.stats.took(what, value)
+                self.stats.took(what, value, k)
                 t0 = time.perf_counter()
                 if options.on_task is not None:
                     options.on_task(client)
@@ -982,10 +982,12 @@ class Stats:
     worker_peak_mb: int = 0
     spread: int = 0  # workers holding a shard at the end
     candidates: list[int] = field(default_factory=list)
+    by_shard: dict[int, float] = field(default_factory=dict)  # task seconds per shard (how even the work is)
 
-    def took(self, what: str, value: Probe | Head | ShardRanked | Explained) -> None:
+    def took(self, what: str, value: Probe | Head | ShardRanked | Explained, shard: int) -> None:
         self.tasks[what] += 1
         self.seconds[what] += value.seconds - value.load_s
+        self.by_shard[shard] = self.by_shard.get(shard, 0.0) + value.seconds - value.load_s
         self.load_s += value.load_s
         self.result_bytes += _result_bytes(value)
         self.loads += int(value.load_s > 0)
@@ -1011,6 +1013,7 @@ class Stats:
             "rank_tasks_ranking_again": self.reranked,
             "explain_task_s": round(self.seconds["explain"], 3),
             "load_s": round(self.load_s, 3),
+            "shard_task_s": [round(self.by_shard.get(k, 0.0), 1) for k in range(shards)],
             "shard_loads": self.loads,
             "result_bytes": self.result_bytes,
             "batch_file_bytes": self.batch_bytes,
