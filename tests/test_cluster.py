@@ -229,6 +229,14 @@ def test_a_job_in_which_no_task_finishes_in_time_fails_clearly(text_ws, cluster)
         assert store.conn.execute("SELECT * FROM shortlist ORDER BY 1, 2, 3").fetchall() == shortlist
 
 
+def _match_on(runner, cluster: str, home: Path, shards: str, *more: str):
+    """`reunite match --all` on the cluster with the shards at `shards`, in shards of 100."""
+    from reunite.cli import app
+
+    args = ["--scheduler", cluster, "--shards", shards, "--shard-size", "100", *more, "--home", str(home)]
+    return runner.invoke(app, ["match", "--all", "--engine", "dask", *args])
+
+
 def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
     from reunite.cli import app
 
@@ -237,23 +245,7 @@ def test_match_engine_dask_from_the_cli(runner, tmp_path, cluster):
     with Store.open(ws) as store:
         ingest_samples(store)
     shards = tmp_path / "shared" / "shards"
-    r = runner.invoke(
-        app,
-        [
-            "match",
-            "--all",
-            "--engine",
-            "dask",
-            "--scheduler",
-            cluster,
-            "--shards",
-            str(shards),
-            "--shard-size",
-            "100",
-            "--home",
-            str(home),
-        ],
-    )
+    r = _match_on(runner, cluster, home, str(shards))
     assert r.exit_code == 0, r.output
     said = " ".join(r.output.split())
     assert "Dask, 2 worker(s); the missing side in 6 shard(s), built, 513 record(s) copied" in said
@@ -295,25 +287,7 @@ def test_shards_on_object_storage_from_the_cli_equal_the_local_job_and_are_purge
     url = f"file://{tmp_path}/bucket/reunite/shards"
     with Store.open(ws) as store:
         ingest_samples(store)
-    r = runner.invoke(
-        app,
-        [
-            "match",
-            "--all",
-            "--engine",
-            "dask",
-            "--scheduler",
-            cluster,
-            "--shards",
-            url,
-            "--shard-size",
-            "100",
-            "--top-k",
-            "10",
-            "--home",
-            str(home),
-        ],
-    )
+    r = _match_on(runner, cluster, home, url, "--top-k", "10")
     assert r.exit_code == 0, r.output
     assert "built" in r.output
     bucket = tmp_path / "bucket" / "reunite" / "shards"
