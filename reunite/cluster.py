@@ -27,9 +27,9 @@ Each shard is exact for its own records; what no shard sees alone is merged by t
 
 Tasks carry only paths, numbers and ids: a task reads the job's files (parameters, the batch's residents as
 minimal fields and face templates, the merged hints) from the job folder under the shard root, a folder
-every worker reads. A worker keeps the shards it loaded for the next task. A worker lost mid-job: the
-scheduler runs its tasks again elsewhere (up to `distributed.scheduler.allowed-failures` times), and the job
-fails clearly past that, storing nothing.
+every worker reads or object storage by an fsspec URL (shardroot.py). A worker keeps the shards it loaded for
+the next task. A worker lost mid-job: the scheduler runs its tasks again elsewhere (up to
+`distributed.scheduler.allowed-failures` times), and the job fails clearly past that, storing nothing.
 """
 
 from __future__ import annotations
