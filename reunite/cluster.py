@@ -530,12 +530,12 @@ def _top_rows(rows: list[tuple], top_k: int) -> list[tuple]:
 # A LocalCluster's settings. No work stealing: a task taken by a worker that does not hold its shard would load
 # the shard again. No statistical profiler (it samples the task thread every 10 ms, for a dashboard nobody
 # opens here) and a slower event-loop tick: on a machine whose cores the workers share with this process, each
-# wake-up takes the GIL from a task. Glibc's own malloc settings (see heap_for_temporaries).
+# wake-up takes the GIL from a task. (The nanny's malloc setting is undone in the worker, however it was
+# started: heap_for_temporaries.)
 LOCAL_CLUSTER_CONFIG = {
     "distributed.scheduler.work-stealing": False,
     "distributed.worker.profile.enabled": False,
     "distributed.admin.tick.interval": "500ms",
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 
@@ -985,9 +985,10 @@ class Stats:
     by_shard: dict[int, float] = field(default_factory=dict)  # task seconds per shard (how even the work is)
 
     def took(self, what: str, value: Probe | Head | ShardRanked | Explained, shard: int) -> None:
+        working = value.seconds - value.load_s
         self.tasks[what] += 1
-        self.seconds[what] += value.seconds - value.load_s
-        self.by_shard[shard] = self.by_shard.get(shard, 0.0) + value.seconds - value.load_s
+        self.seconds[what] += working
+        self.by_shard[shard] = self.by_shard.get(shard, 0.0) + working
         self.load_s += value.load_s
         self.result_bytes += _result_bytes(value)
         self.loads += int(value.load_s > 0)

@@ -87,16 +87,35 @@ class ShardRoot:
             return []
         return sorted({posixpath.basename(str(e).rstrip("/")) for e in entries} - {""})
 
-    def _tmp(self, name: str) -> str:
+    def temporary(self, name: str) -> str:
+        """The name `name` is written under until it is whole (this machine and process: a folder or bucket
+        is shared by the client and every worker)."""
         head, tail = posixpath.split(name)
         return posixpath.join(head, f".{tail}.{socket.gethostname()}.{os.getpid()}.tmp")
 
     @contextlib.contextmanager
+    def _published(self, name: str) -> Iterator[str]:
+        """On object storage: the full path of a temporary object to write, moved to `name` when the block
+        ends and removed if it fails."""
+        tmp = self._full(self.temporary(name))
+        self.fs.makedirs(posixpath.dirname(tmp), exist_ok=True)  # a no-op on object stores
+        try:
+            yield tmp
+            self.fs.mv(tmp, self._full(name))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.fs.rm(tmp)
+            raise
+        from fsspec.implementations.local import LocalFileSystem
+
+        if isinstance(self.fs, LocalFileSystem):
+            os.chmod(self._full(name), 0o600)  # a file:// root is still a folder of private files
+
+    @contextlib.contextmanager
     def writing(self, name: str) -> Iterator[IO[bytes]]:
         """A binary file that becomes `name` whole when the block ends, and is gone if it fails."""
-        tmp = self._tmp(name)
         if self.folder is not None:
-            path = self._local(tmp)
+            path = self._local(self.temporary(name))
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             try:
                 with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
@@ -106,22 +125,8 @@ class ShardRoot:
                 path.unlink(missing_ok=True)
                 raise
             return
-        self.fs.makedirs(posixpath.dirname(self._full(tmp)), exist_ok=True)  # a no-op on object stores
-        try:
-            with self.fs.open(self._full(tmp), "wb") as f:
-                yield f
-            self._publish(tmp, name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.fs.rm(self._full(tmp))
-            raise
-
-    def _publish(self, tmp: str, name: str) -> None:
-        from fsspec.implementations.local import LocalFileSystem
-
-        self.fs.mv(self._full(tmp), self._full(name))
-        if isinstance(self.fs, LocalFileSystem):
-            os.chmod(self._full(name), 0o600)  # a file:// root is still a folder of private files
+        with self._published(name) as tmp, self.fs.open(tmp, "wb") as f:
+            yield f
 
     def write_bytes(self, name: str, data: bytes) -> int:
         with self.writing(name) as f:
@@ -150,15 +155,9 @@ class ShardRoot:
             os.chmod(local, 0o600)
             os.replace(local, self._local(name))
             return
-        tmp = self._tmp(name)
-        self.fs.makedirs(posixpath.dirname(self._full(tmp)), exist_ok=True)
         try:
-            self.fs.put_file(str(local), self._full(tmp))
-            self._publish(tmp, name)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.fs.rm(self._full(tmp))
-            raise
+            with self._published(name) as tmp:
+                self.fs.put_file(str(local), tmp)
         finally:
             local.unlink(missing_ok=True)
 

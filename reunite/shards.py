@@ -27,7 +27,6 @@ the workspace used.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
@@ -55,6 +54,7 @@ DEFAULT_SHARD_SIZE = 500_000  # records per shard: about 1.2 GB of blocks and ta
 GROW = 1.5  # the last shard takes new records until it holds this many times the shard size
 KEEP_VERSIONS = 2  # records files kept per shard (a worker of a running job may still read the previous one)
 ROOTS_FILE = "shard-roots.json"  # in the workspace's cache: every shard root used, for the purge
+BUILD_DIR = "shard-build"  # in the workspace's cache: records files built for object storage, until uploaded
 
 # What a shard copies from the workspace: the fields the views, blocks and columnar table read, and nothing
 # else (no ID number, contact, notes, photo paths, raw text); a NOT NULL column it does not need is ''.
@@ -169,22 +169,27 @@ def _write_json(root: ShardRoot, name: str, data: object) -> None:
 def _build_dir(store: Store) -> Path:
     """Where the client builds a records file for a root on object storage before uploading it (in the
     workspace, so that a purge removes what a killed sync left)."""
-    path = store.workspace.root / "cache" / "shard-build"
+    path = store.workspace.root / "cache" / BUILD_DIR
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
+
+
+def _listed_roots(store: Store) -> list[str]:
+    """The shard roots the workspace noted (ROOTS_FILE), as given."""
+    try:
+        return json.loads((store.workspace.root / "cache" / ROOTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
 
 
 def _remember_root(store: Store, root: ShardRoot) -> None:
     """Note the root in the workspace, so that a purge finds shards kept outside it."""
     if store.workspace is None:
         return
-    cache = ShardRoot(store.workspace.root / "cache")
-    cache.makedirs()
-    try:
-        roots = json.loads(cache.read_bytes(ROOTS_FILE).decode("utf-8"))
-    except (OSError, ValueError):
-        roots = []
+    roots = _listed_roots(store)
     if root.url not in roots:
+        cache = ShardRoot(store.workspace.root / "cache")
+        cache.makedirs()
         _write_json(cache, ROOTS_FILE, [*roots, root.url])
 
 
@@ -192,10 +197,7 @@ def known_roots(store: Store) -> list[ShardRoot]:
     """Every shard root this workspace has used (the default one included)."""
     if store.workspace is None:
         return []
-    roots = [str(default_root(store))]
-    with contextlib.suppress(OSError, ValueError):
-        roots += json.loads((store.workspace.root / "cache" / ROOTS_FILE).read_text(encoding="utf-8"))
-    return [ShardRoot(r) for r in dict.fromkeys(roots)]
+    return [ShardRoot(r) for r in dict.fromkeys([str(default_root(store)), *_listed_roots(store)])]
 
 
 def discard(store: Store) -> None:
@@ -206,7 +208,7 @@ def discard(store: Store) -> None:
         if root == default or root.exists("manifest.json"):
             root.remove("")
     if store.workspace is not None:
-        shutil.rmtree(store.workspace.root / "cache" / "shard-build", ignore_errors=True)
+        shutil.rmtree(store.workspace.root / "cache" / BUILD_DIR, ignore_errors=True)
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -262,7 +264,7 @@ def _write_records(store: Store, root: ShardRoot, info: ShardInfo, ids: np.ndarr
     final = info.records_file()
     if root.folder is not None:
         root.makedirs(info.name)
-        tmp = root.folder / f"{final}.{os.getpid()}.tmp"
+        tmp = root.folder / root.temporary(final)
     else:
         tmp = _build_dir(store) / f"{info.name}-{info.version}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
@@ -295,7 +297,7 @@ def _sync_lock(store: Store, root: ShardRoot) -> Path:
     it); for object storage, which has no locks, in the workspace (its clients are the workspace's)."""
     if root.folder is not None:
         return root.folder / "sync.lock"
-    return _build_dir(store).parent / f"shard-sync-{hashlib.sha256(root.url.encode()).hexdigest()[:16]}.lock"
+    return store.workspace.root / "cache" / f"shard-sync-{hashlib.sha256(root.url.encode()).hexdigest()[:16]}.lock"
 
 
 def sync(
